@@ -1,0 +1,18 @@
+//! Domain types of vMCP: what an MCP server registration and a virtual MCP server (vMCP) are, the
+//! rules that make them valid, and the documents they are exchanged as (API bodies, exports).
+//!
+//! Architecture invariant: this crate knows nothing of storage, HTTP or the MCP protocol. It has
+//! no IO; everything here is plain data and pure functions.
+
+pub mod error;
+pub mod ids;
+pub mod server;
+pub mod time;
+pub mod vmcp;
+
+pub use error::ValidationError;
+pub use server::{McpServer, McpServerInput, ServerConfig, ServerStatus, TransportType};
+pub use time::Timestamp;
+pub use vmcp::{
+    ImportServerEntry, Vmcp, VmcpExport, VmcpImport, VmcpInput, VmcpServerEntry, VmcpServerInput,
+};

@@ -1,0 +1,412 @@
+//! MCP server registrations: how to reach a server (transport and config) and what we know of it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::{ValidationError, time::Timestamp};
+
+/// Longest accepted per-request timeout, in seconds (a day).
+pub const MAX_TIMEOUT_SECONDS: f64 = 86_400.0;
+
+/// How vMCP talks to an MCP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportType {
+    /// A local command speaking JSON-RPC over its stdin and stdout.
+    Stdio,
+    /// The legacy HTTP+SSE transport (protocol 2024-11-05): a GET event stream plus POSTed messages.
+    Sse,
+    /// The streamable HTTP transport (protocol 2025-03-26 and later). `http` is accepted as an alias.
+    #[serde(alias = "http")]
+    StreamableHttp,
+}
+
+impl TransportType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportType::Stdio => "stdio",
+            TransportType::Sse => "sse",
+            TransportType::StreamableHttp => "streamable_http",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "stdio" => Some(Self::Stdio),
+            "sse" => Some(Self::Sse),
+            "streamable_http" | "http" => Some(Self::StreamableHttp),
+            _ => None,
+        }
+    }
+}
+
+/// How to reach the server. Which fields apply depends on `transport_type`:
+/// `stdio` takes `command` (required), `args`, `env` and `cwd`; `sse` and `streamable_http` take
+/// `url` (required) and `headers`. Every transport takes `timeout_seconds`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/path"]}))]
+pub struct ServerConfig {
+    /// stdio: the program to start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// stdio: its arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// stdio: environment variables added to the gateway's own.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// stdio: the working directory (default: the gateway's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    /// sse / streamable_http: the endpoint (`http://` or `https://`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// sse / streamable_http: headers sent with every request (for example `Authorization`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    /// Longest wait for one request to this server, in seconds (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<f64>,
+}
+
+impl ServerConfig {
+    /// Checks the config against the rules of its transport.
+    pub fn validate(&self, transport: TransportType) -> Result<(), ValidationError> {
+        let misplaced = |field: &str| {
+            ValidationError::new(
+                format!("config.{field}"),
+                format!(
+                    "is not used by transport_type \"{}\"; remove it",
+                    transport.as_str()
+                ),
+            )
+        };
+        match transport {
+            TransportType::Stdio => {
+                match &self.command {
+                    Some(c) if !c.trim().is_empty() => {
+                        if c.contains('\0') {
+                            return Err(ValidationError::new(
+                                "config.command",
+                                "must not contain NUL characters",
+                            ));
+                        }
+                    }
+                    _ => {
+                        return Err(ValidationError::new(
+                            "config.command",
+                            "is required for transport_type \"stdio\" (the program to start, e.g. \"npx\")",
+                        ));
+                    }
+                }
+                if let Some(i) = self.args.iter().position(|a| a.contains('\0')) {
+                    return Err(ValidationError::new(
+                        format!("config.args[{i}]"),
+                        "must not contain NUL characters",
+                    ));
+                }
+                for (k, v) in &self.env {
+                    if k.is_empty() || k.contains('=') || k.contains('\0') {
+                        return Err(ValidationError::new(
+                            "config.env",
+                            format!(
+                                "variable name {k:?} is invalid: it must be non-empty, without '=' or NUL"
+                            ),
+                        ));
+                    }
+                    if v.contains('\0') {
+                        return Err(ValidationError::new(
+                            format!("config.env.{k}"),
+                            "must not contain NUL characters",
+                        ));
+                    }
+                }
+                if let Some(cwd) = &self.cwd
+                    && (cwd.trim().is_empty() || cwd.contains('\0'))
+                {
+                    return Err(ValidationError::new(
+                        "config.cwd",
+                        "must be a non-empty directory path",
+                    ));
+                }
+                if self.url.is_some() {
+                    return Err(misplaced("url"));
+                }
+                if !self.headers.is_empty() {
+                    return Err(misplaced("headers"));
+                }
+            }
+            TransportType::Sse | TransportType::StreamableHttp => {
+                let Some(raw) = &self.url else {
+                    return Err(ValidationError::new(
+                        "config.url",
+                        format!(
+                            "is required for transport_type \"{}\" (e.g. \"http://127.0.0.1:3001/{}\")",
+                            transport.as_str(),
+                            if transport == TransportType::Sse {
+                                "sse"
+                            } else {
+                                "mcp"
+                            }
+                        ),
+                    ));
+                };
+                match url::Url::parse(raw) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+                    Ok(u) => {
+                        return Err(ValidationError::new(
+                            "config.url",
+                            format!(
+                                "must be an http:// or https:// URL with a host, not {:?}",
+                                u.scheme()
+                            ),
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ValidationError::new(
+                            "config.url",
+                            format!("is not a valid URL ({e}): {raw:?}"),
+                        ));
+                    }
+                }
+                for (k, v) in &self.headers {
+                    if k.is_empty() || !k.bytes().all(is_header_name_byte) {
+                        return Err(ValidationError::new(
+                            "config.headers",
+                            format!("header name {k:?} is invalid: use letters, digits and -"),
+                        ));
+                    }
+                    if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+                        return Err(ValidationError::new(
+                            format!("config.headers.{k}"),
+                            "must not contain control characters or line breaks",
+                        ));
+                    }
+                }
+                if self.command.is_some() {
+                    return Err(misplaced("command"));
+                }
+                if !self.args.is_empty() {
+                    return Err(misplaced("args"));
+                }
+                if !self.env.is_empty() {
+                    return Err(misplaced("env"));
+                }
+                if self.cwd.is_some() {
+                    return Err(misplaced("cwd"));
+                }
+            }
+        }
+        if let Some(t) = self.timeout_seconds
+            && !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
+        {
+            return Err(ValidationError::new(
+                "config.timeout_seconds",
+                format!("must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_header_name_byte(b: u8) -> bool {
+    // RFC 9110 token characters.
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Whether `name` is a valid MCP server name: 1 to 64 of `[A-Za-z0-9_-]`. No dots, so that
+/// `server.tool` splits unambiguously.
+pub fn validate_server_name(name: &str) -> Result<(), ValidationError> {
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ValidationError::new(
+            "name",
+            format!(
+                "{name:?} is not a valid MCP server name: use 1 to 64 letters, digits, '_' or '-' (no dots or spaces)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The body of `POST /api/mcp-servers` and `PUT /api/mcp-servers/{server_id}`. A PUT replaces the
+/// whole definition: an omitted `description` becomes empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "name": "github-mcp",
+    "description": "GitHub integration",
+    "transport_type": "stdio",
+    "config": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"]}
+}))]
+pub struct McpServerInput {
+    /// Unique name, 1 to 64 of `[A-Za-z0-9_-]`; tools are exposed as `{name}.{tool}`.
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub transport_type: TransportType,
+    pub config: ServerConfig,
+}
+
+impl McpServerInput {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate_server_name(&self.name)?;
+        validate_description(self.description.as_deref())?;
+        self.config.validate(self.transport_type)
+    }
+}
+
+pub(crate) fn validate_description(d: Option<&str>) -> Result<(), ValidationError> {
+    if d.is_some_and(|d| d.chars().count() > 2000) {
+        return Err(ValidationError::new(
+            "description",
+            "is too long: at most 2000 characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Connection state of an MCP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStatus {
+    Connected,
+    Connecting,
+    #[default]
+    Disconnected,
+    Error,
+}
+
+/// A registered MCP server, as the API returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "server_id": "server_3f2a9c0d1e4b5a6f",
+    "name": "filesystem",
+    "description": "Local filesystem access",
+    "transport_type": "stdio",
+    "config": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/path"]},
+    "status": "connected",
+    "last_connected": "2024-01-15T10:30:00.000Z",
+    "last_error": null,
+    "created_at": "2024-01-15T10:00:00.000Z",
+    "updated_at": "2024-01-15T10:00:00.000Z"
+}))]
+pub struct McpServer {
+    pub server_id: String,
+    pub name: String,
+    pub description: String,
+    pub transport_type: TransportType,
+    pub config: ServerConfig,
+    pub status: ServerStatus,
+    /// When the last connection succeeded.
+    #[serde(with = "crate::time::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_connected: Option<Timestamp>,
+    /// What went wrong last, when `status` is `error`.
+    pub last_error: Option<String>,
+    #[serde(with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn input(v: serde_json::Value) -> McpServerInput {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn check_err(v: serde_json::Value, expected: &str) {
+        let err = input(v).validate().unwrap_err();
+        assert_eq!(err.to_string(), expected);
+    }
+
+    #[test]
+    fn accepts_the_reference_examples() {
+        let i = input(json!({
+            "name": "github-mcp", "description": "GitHub integration", "transport_type": "stdio",
+            "config": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"]}
+        }));
+        i.validate().unwrap();
+        let i = input(json!({
+            "name": "remote", "transport_type": "http",
+            "config": {"url": "https://example.com/mcp", "headers": {"Authorization": "Bearer x"}}
+        }));
+        assert_eq!(i.transport_type, TransportType::StreamableHttp);
+        i.validate().unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_names() {
+        for bad in ["", "has.dot", "has space", &"x".repeat(65)] {
+            let e = validate_server_name(bad).unwrap_err();
+            assert_eq!(e.field, "name");
+        }
+        validate_server_name(&"x".repeat(64)).unwrap();
+        validate_server_name("a_B-9").unwrap();
+    }
+
+    #[test]
+    fn rejects_configs_that_do_not_fit_the_transport() {
+        check_err(
+            json!({"name": "a", "transport_type": "stdio", "config": {}}),
+            "config.command: is required for transport_type \"stdio\" (the program to start, e.g. \"npx\")",
+        );
+        check_err(
+            json!({"name": "a", "transport_type": "stdio", "config": {"command": "x", "url": "http://h"}}),
+            "config.url: is not used by transport_type \"stdio\"; remove it",
+        );
+        check_err(
+            json!({"name": "a", "transport_type": "sse", "config": {"url": "ftp://h/x"}}),
+            "config.url: must be an http:// or https:// URL with a host, not \"ftp\"",
+        );
+        check_err(
+            json!({"name": "a", "transport_type": "streamable_http", "config": {"url": "not a url"}}),
+            "config.url: is not a valid URL (relative URL without a base): \"not a url\"",
+        );
+        check_err(
+            json!({"name": "a", "transport_type": "sse", "config": {"url": "http://h/sse", "headers": {"X": "a\r\nb"}}}),
+            "config.headers.X: must not contain control characters or line breaks",
+        );
+        check_err(
+            json!({"name": "a", "transport_type": "stdio", "config": {"command": "x", "timeout_seconds": 0}}),
+            "config.timeout_seconds: must be a number of seconds above 0 and at most 86400",
+        );
+    }
+
+    #[test]
+    fn unknown_config_keys_are_refused() {
+        let err = serde_json::from_value::<McpServerInput>(json!({
+            "name": "a", "transport_type": "stdio", "config": {"comand": "x"}
+        }))
+        .unwrap_err();
+        assert!(
+            err.to_string().starts_with("unknown field `comand`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn config_serializes_only_what_is_set() {
+        let c = ServerConfig {
+            command: Some("npx".into()),
+            args: vec!["-y".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            serde_json::to_value(&c).unwrap(),
+            json!({"command": "npx", "args": ["-y"]})
+        );
+    }
+}
