@@ -1,0 +1,171 @@
+//! Persistence of vMCP: MCP servers, vMCPs with their members, and the operation log, on SQLite
+//! (the default, bundled) or Postgres, through one diesel code path.
+//!
+//! Architecture invariant: this crate is synchronous and blocking. Callers in async code run it
+//! on a blocking thread (`spawn_blocking`), and nothing on the path of a tool call waits on it.
+//! It knows nothing of HTTP or MCP; it speaks in the domain crate's types.
+
+mod conn;
+mod schema;
+mod servers;
+mod vmcps;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+use std::time::Duration;
+
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use vmcp_domain::ValidationError;
+
+pub use conn::{Backend, DatabaseUrl, DbConnection};
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL or location is unusable.
+    #[error("{0}")]
+    Config(String),
+    #[error("{what} {id} not found")]
+    NotFound { what: &'static str, id: String },
+    /// A name is taken, or an imported definition clashes with a stored one.
+    #[error("{0}")]
+    Conflict(String),
+    /// The input refers to something that does not exist (an unknown server id, say).
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// A server cannot be deleted while vMCPs use it.
+    #[error("MCP server {name} is used by {}: remove it from them first", describe_vmcps(.vmcps))]
+    InUse { name: String, vmcps: Vec<String> },
+    /// The database cannot be reached.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Database(DieselError),
+}
+
+fn describe_vmcps(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
+    if names.len() == 1 {
+        format!("vMCP {}", quoted[0])
+    } else {
+        format!("vMCPs {}", quoted.join(", "))
+    }
+}
+
+impl From<DieselError> for StoreError {
+    fn from(e: DieselError) -> Self {
+        match &e {
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                StoreError::Unavailable(info.message().to_string())
+            }
+            _ => StoreError::Database(e),
+        }
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// The database: a pool of connections to a migrated SQLite file or Postgres database.
+#[derive(Clone)]
+pub struct Store {
+    pool: r2d2::Pool<conn::Manager>,
+    url: DatabaseUrl,
+}
+
+impl Store {
+    /// Opens (creating a SQLite file and its directory if needed) and migrates the database.
+    pub fn open(url: &str) -> Result<Self> {
+        let url = DatabaseUrl::parse(url)?;
+        if let DatabaseUrl::Sqlite(path) = &url
+            && let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Config(format!("cannot create directory {}: {e}", dir.display()))
+            })?;
+        }
+        // One direct connection first: it reports the real error (refused, bad password, ...)
+        // right away, and runs the migrations before any pooled connection is used.
+        let mut first = url.connect().map_err(|e| {
+            StoreError::Unavailable(format!("cannot connect to {}: {e}", url.display()))
+        })?;
+        let applied = run_migrations(&mut first)?;
+        if !applied.is_empty() {
+            tracing::info!(migrations = ?applied, "applied database migrations");
+        }
+        drop(first);
+        let max_size = match url.backend() {
+            Backend::Sqlite => 8,
+            Backend::Postgres => 16,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(conn::Manager { url: url.clone() })
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool, url })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend()
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<conn::Manager>> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Whether the database answers (for `/health`).
+    pub fn ping(&self) -> Result<()> {
+        use diesel::connection::SimpleConnection;
+        self.conn()?.batch_execute("SELECT 1")?;
+        Ok(())
+    }
+}
+
+fn run_migrations(conn: &mut DbConnection) -> Result<Vec<String>> {
+    let applied = match conn {
+        DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS),
+    }
+    .map_err(|e| StoreError::Migration(e.to_string()))?;
+    Ok(applied.into_iter().map(|v| v.to_string()).collect())
+}
+
+/// The versions of the embedded migrations of each backend, for the test that checks both
+/// folders hold the same versions.
+pub fn migration_versions() -> (Vec<String>, Vec<String>) {
+    use diesel::migration::MigrationSource;
+    let versions = |m: &EmbeddedMigrations| -> Vec<String> {
+        MigrationSource::<diesel::sqlite::Sqlite>::migrations(m)
+            .expect("embedded migrations")
+            .iter()
+            .map(|m| m.name().version().to_string())
+            .collect()
+    };
+    let pg = MigrationSource::<diesel::pg::Pg>::migrations(&POSTGRES_MIGRATIONS)
+        .expect("embedded migrations")
+        .iter()
+        .map(|m| m.name().version().to_string())
+        .collect();
+    (versions(&SQLITE_MIGRATIONS), pg)
+}
