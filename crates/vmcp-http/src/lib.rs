@@ -1,0 +1,179 @@
+//! The HTTP layer of vMCP on actix-web: the REST API of the reference, its OpenAPI document
+//! (`/openapi.json`, `/openapi.yaml`) and Swagger UI (`/docs`, served offline).
+//!
+//! Architecture invariant: handlers are thin. They extract, call the gateway, and map its
+//! results and errors; no business rule lives here. The OpenAPI document is generated from the
+//! same registration as the server's routes (`register`), so the two cannot drift.
+
+pub mod error;
+pub mod json;
+pub mod routes;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpResponse, HttpServer, web};
+use utoipa::OpenApi;
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
+use utoipa_swagger_ui::SwaggerUi;
+use vmcp_gateway::Gateway;
+
+use crate::error::RouteTable;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub gateway: Arc<Gateway>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "vMCP",
+        description = "Compose many MCP servers into virtual MCP servers (vMCPs): manage servers and \
+                       vMCPs, use their tools, resources and prompts, and watch what happens.\n\n\
+                       Every error has the body `{\"error\": \"...\", \"detail\": \"...\"}`: 400 bad \
+                       input, 404 unknown resource, 405 wrong method, 409 conflict, 413 body too \
+                       large, 503 database unavailable, 500 a bug.",
+    ),
+    servers((url = "http://localhost:8000", description = "A local vMCP")),
+    tags(
+        (name = "vmcps", description = "Virtual MCP servers (vMCPs): groups of MCP servers with priorities and configuration"),
+        (name = "mcp_servers", description = "Registered MCP servers (stdio, SSE, streamable HTTP)"),
+        (name = "system", description = "Health"),
+    )
+)]
+struct ApiDoc;
+
+/// Registers every documented route on `app`.
+fn register<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    use routes::{servers, system, vmcps};
+    app.service(
+        scope::scope("/api")
+            .service(vmcps::list_vmcps)
+            .service(vmcps::create_vmcp)
+            .service(vmcps::import_vmcp)
+            .service(vmcps::get_vmcp)
+            .service(vmcps::update_vmcp)
+            .service(vmcps::delete_vmcp)
+            .service(vmcps::export_vmcp)
+            .service(servers::list_servers)
+            .service(servers::create_server)
+            .service(servers::get_server)
+            .service(servers::update_server)
+            .service(servers::delete_server),
+    )
+    .service(system::health)
+}
+
+/// The OpenAPI document of the API, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    register(App::new().into_utoipa_app().openapi(ApiDoc::openapi()))
+        .split_for_parts()
+        .1
+}
+
+/// The OpenAPI document as YAML, as committed in `openapi.yaml`.
+pub fn openapi_yaml() -> String {
+    openapi()
+        .to_yaml()
+        .expect("the OpenAPI document serializes")
+}
+
+/// The whole application for one worker.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl actix_web::dev::ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let (app, api) = register(
+        App::new()
+            .app_data(web::Data::new(state))
+            .app_data(error::path_config())
+            .app_data(error::query_config())
+            .into_utoipa_app()
+            .openapi(ApiDoc::openapi()),
+    )
+    .split_for_parts();
+    let yaml = api.to_yaml().expect("the OpenAPI document serializes");
+    let routes = RouteTable::from_openapi(&api);
+    app.app_data(web::Data::new(routes))
+        .route(
+            "/openapi.yaml",
+            web::get().to(move || {
+                let yaml = yaml.clone();
+                async move {
+                    HttpResponse::Ok()
+                        .content_type("application/yaml")
+                        .body(yaml)
+                }
+            }),
+        )
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/docs/"))
+                    .finish()
+            }),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .default_service(web::to(error::not_routed))
+        .wrap(from_fn(trace_requests))
+}
+
+async fn trace_requests(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let res = next.call(req).await?;
+    let status = res.status().as_u16();
+    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::warn!(target: "vmcp::http", %method, %path, status, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(target: "vmcp::http", %method, %path, status, elapsed_ms, "request");
+    }
+    Ok(res)
+}
+
+/// A bound, not yet running HTTP server and the addresses it listens on. Run it by awaiting (or
+/// spawning) `server`; it stops gracefully on SIGINT/SIGTERM or through its handle.
+pub struct Bound {
+    pub server: actix_web::dev::Server,
+    pub addrs: Vec<std::net::SocketAddr>,
+}
+
+/// Binds the API to `addr` (`host:port`; port 0 picks a free one).
+pub fn bind(state: AppState, addr: &str, workers: Option<usize>) -> std::io::Result<Bound> {
+    let mut server = HttpServer::new(move || app(state.clone())).shutdown_timeout(10);
+    if let Some(n) = workers {
+        server = server.workers(n);
+    }
+    let server = server.bind(addr)?;
+    let addrs = server.addrs();
+    Ok(Bound {
+        server: server.run(),
+        addrs,
+    })
+}

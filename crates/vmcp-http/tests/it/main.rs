@@ -1,0 +1,6 @@
+//! The REST API through a real server on a loopback port, over a real database.
+
+mod errors;
+mod management;
+mod openapi;
+mod support;

@@ -1,0 +1,146 @@
+use reqwest::{Method, StatusCode, header::HeaderMap};
+use serde_json::Value;
+use vmcp_gateway::Gateway;
+use vmcp_http::AppState;
+use vmcp_store::testing::TestDatabase;
+
+/// A running API server over its own database.
+pub struct TestApp {
+    pub base: String,
+    client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    pub db: TestDatabase,
+}
+
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestApp {
+    pub async fn start(db: TestDatabase) -> Self {
+        let store = db.open();
+        let state = AppState {
+            gateway: Gateway::new(store),
+        };
+        let bound = vmcp_http::bind(state, "127.0.0.1:0", Some(1)).expect("bind");
+        let base = format!("http://{}", bound.addrs[0]);
+        let handle = bound.server.handle();
+        actix_web::rt::spawn(bound.server);
+        Self {
+            base,
+            client: reqwest::Client::new(),
+            handle,
+            db,
+        }
+    }
+
+    /// One app per configured backend: SQLite, then Postgres when configured.
+    pub async fn each() -> Vec<TestApp> {
+        let mut apps = Vec::new();
+        for db in TestDatabase::all() {
+            apps.push(Self::start(db).await);
+        }
+        apps
+    }
+
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Response {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(ct) = content_type {
+            req = req.header("content-type", ct);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.bytes().await.expect("body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        Response {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Response {
+        match body {
+            Some(b) => {
+                self.raw(
+                    method,
+                    path,
+                    Some("application/json"),
+                    Some(serde_json::to_vec(&b).unwrap()),
+                )
+                .await
+            }
+            None => self.raw(method, path, None, None).await,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Response {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Response {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.call(Method::DELETE, path, None).await
+    }
+
+    /// Registers a stdio server and returns its id.
+    pub async fn create_server(&self, name: &str) -> String {
+        let r = self
+            .post(
+                "/api/mcp-servers",
+                serde_json::json!({
+                    "name": name, "transport_type": "stdio",
+                    "config": {"command": "npx", "args": ["-y", format!("@example/{name}")]}
+                }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["server_id"].as_str().unwrap().to_string()
+    }
+
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// Asserts an error response: status, the `{error, detail}` shape, and a fragment of the detail.
+#[track_caller]
+pub fn assert_error(r: &Response, status: StatusCode, detail_contains: &str) {
+    assert_eq!(r.status, status, "{}", r.body);
+    let obj = r
+        .body
+        .as_object()
+        .unwrap_or_else(|| panic!("not a JSON object: {}", r.body));
+    let mut keys: Vec<&String> = obj.keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["detail", "error"], "{}", r.body);
+    let detail = obj["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(detail_contains),
+        "detail {detail:?} does not contain {detail_contains:?}"
+    );
+}
