@@ -1,0 +1,90 @@
+//! The `vmcp` binary: parses flags, opens the database, starts the gateway and the HTTP server,
+//! and shuts them down gracefully on SIGINT/SIGTERM.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use vmcp_gateway::Gateway;
+use vmcp_http::AppState;
+use vmcp_store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vmcp",
+    version,
+    about = "Compose many MCP servers into virtual MCP servers"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the API (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (host:port). Loopback by default: whoever reaches the API can make
+    /// this machine run commands.
+    #[arg(long, env = "VMCP_BIND", default_value = "127.0.0.1:8000")]
+    bind: String,
+    /// Database: sqlite://PATH, sqlite:///absolute/path or postgres://USER@HOST:PORT/DB
+    /// [default: sqlite://$HOME/.vmcp/vmcp.db]
+    #[arg(long, env = "VMCP_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Log filter (tracing syntax), e.g. info, debug, vmcp=debug,info.
+    #[arg(long, env = "VMCP_LOG", default_value = "info")]
+    log: String,
+}
+
+fn default_database_url() -> String {
+    let base = std::env::var_os("HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    format!("sqlite://{}", base.join(".vmcp").join("vmcp.db").display())
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let args = match cli.command {
+        Some(Command::Serve(args)) => args,
+        None => cli.serve,
+    };
+    serve(args)
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log)
+                .with_context(|| format!("invalid log filter {:?}", args.log))?,
+        )
+        .init();
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting vMCP");
+
+    let url = args.database_url.unwrap_or_else(default_database_url);
+    let store = Store::open(&url).with_context(|| "cannot open the database")?;
+    tracing::info!(database = %store.url().display(), "database ready");
+
+    actix_web::rt::System::new().block_on(async move {
+        let gateway = Gateway::new(store);
+        let state = AppState { gateway };
+        let bound = vmcp_http::bind(state, &args.bind, None).with_context(|| {
+            format!(
+                "cannot listen on {}: choose another address with --bind or VMCP_BIND",
+                args.bind
+            )
+        })?;
+        for addr in &bound.addrs {
+            tracing::info!("listening on http://{addr} (API at /api, docs at /docs)");
+        }
+        bound.server.await.context("HTTP server failed")?;
+        tracing::info!("stopped");
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,173 @@
+//! The `vmcp` binary as a user runs it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use vmcp_store::testing::TestDatabase;
+
+struct Running {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+        cmd.args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("VMCP_DATABASE_URL")
+            .env_remove("VMCP_BIND")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let (tx, lines) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        Self {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Waits for a line containing `needle` and returns it.
+    fn wait_for(&mut self, needle: &str) -> String {
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line with {needle:?}; output so far:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn base(&mut self) -> String {
+        let line = self.wait_for("listening on http://");
+        let addr = line.split("listening on http://").nth(1).unwrap();
+        format!("http://{}", addr.split_whitespace().next().unwrap())
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let status = self.child.wait().unwrap();
+        self.wait_for("stopped");
+        status
+    }
+}
+
+fn serves_on(db: &TestDatabase) {
+    let mut vmcp = Running::start(
+        &["--bind", "127.0.0.1:0"],
+        &[("VMCP_DATABASE_URL", db.url())],
+    );
+    let line = vmcp.wait_for("database ready");
+    assert!(line.contains(db.backend().as_str()), "{line}");
+    let base = vmcp.base();
+    let client = reqwest::blocking::Client::new();
+    let health: serde_json::Value = client
+        .get(format!("{base}/health"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(health["database"], db.backend().as_str());
+    let r = client
+        .post(format!("{base}/api/vmcps"))
+        .json(&serde_json::json!({"name": "from the binary"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let status = vmcp.terminate();
+    assert!(
+        status.success(),
+        "SIGTERM is a graceful, successful stop: {status}"
+    );
+    // What it stored is there for the next start.
+    assert_eq!(db.open().list_vmcps().unwrap()[0].name, "from the binary");
+}
+
+#[test]
+fn serves_on_every_backend_and_stops_gracefully() {
+    for db in TestDatabase::all() {
+        serves_on(&db);
+    }
+}
+
+#[test]
+fn the_default_database_is_created_under_home_and_its_path_printed() {
+    let home = tempfile::tempdir().unwrap();
+    let mut vmcp = Running::start(
+        &["serve", "--bind", "127.0.0.1:0"],
+        &[("HOME", home.path().to_str().unwrap())],
+    );
+    let expected = home.path().join(".vmcp/vmcp.db");
+    let line = vmcp.wait_for("database ready");
+    assert!(line.contains(&expected.display().to_string()), "{line}");
+    let base = vmcp.base();
+    let r = reqwest::blocking::get(format!("{base}/health")).unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(expected.is_file());
+    assert!(vmcp.terminate().success());
+}
+
+#[test]
+fn a_taken_port_is_a_clear_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+        .args(["--bind", &addr])
+        .env(
+            "VMCP_DATABASE_URL",
+            format!("sqlite://{}/v.db", dir.path().display()),
+        )
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on {addr}: choose another address with --bind or VMCP_BIND"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_database_url_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+        .args(["--database-url", "mysql://nope"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unsupported database URL \"mysql://nope\""),
+        "{stderr}"
+    );
+}
