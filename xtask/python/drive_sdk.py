@@ -1,0 +1,141 @@
+"""Drives every endpoint of a running vMCP through the Python client generated from openapi.yaml.
+
+Usage: python drive_sdk.py BASE_URL   (the generated package `vmcp_client` on PYTHONPATH)
+"""
+
+import sys
+
+from vmcp_client import Client
+from vmcp_client.api.mcp_servers import (
+    create_server,
+    delete_server,
+    get_server,
+    list_servers,
+    update_server,
+)
+from vmcp_client.api.system import health
+from vmcp_client.api.vmcps import (
+    create_vmcp,
+    delete_vmcp,
+    export_vmcp,
+    get_vmcp,
+    import_vmcp,
+    list_vmcps,
+    update_vmcp,
+)
+from vmcp_client.models import (
+    ErrorBody,
+    McpServer,
+    McpServerInput,
+    ServerStatus,
+    TransportType,
+    Vmcp,
+    VmcpExport,
+    VmcpImport,
+    VmcpInput,
+)
+
+calls = 0
+
+
+def expect(response, status, model):
+    global calls
+    calls += 1
+    assert response.status_code == status, (response.status_code, response.content)
+    assert isinstance(response.parsed, model), (type(response.parsed), response.content)
+    return response.parsed
+
+
+def main(base):
+    c = Client(base_url=base, raise_on_unexpected_status=True)
+    expect(health.sync_detailed(client=c), 200, object)
+
+    server = expect(
+        create_server.sync_detailed(
+            client=c,
+            body=McpServerInput.from_dict(
+                {
+                    "name": "filesystem",
+                    "description": "Local filesystem access",
+                    "transport_type": "stdio",
+                    "config": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-filesystem", "/tmp"]},
+                }
+            ),
+        ),
+        201,
+        McpServer,
+    )
+    assert server.transport_type == TransportType.STDIO
+    assert server.status == ServerStatus.DISCONNECTED
+    sid = server.server_id
+    assert [s.server_id for s in expect(list_servers.sync_detailed(client=c), 200, list)] == [sid]
+    assert expect(get_server.sync_detailed(sid, client=c), 200, McpServer).name == "filesystem"
+    updated = expect(
+        update_server.sync_detailed(
+            sid,
+            client=c,
+            body=McpServerInput.from_dict(
+                {"name": "fs", "transport_type": "streamable_http", "config": {"url": "http://127.0.0.1:9/mcp"}}
+            ),
+        ),
+        200,
+        McpServer,
+    )
+    assert updated.transport_type == TransportType.STREAMABLE_HTTP
+    assert updated.config.url == "http://127.0.0.1:9/mcp"
+
+    vmcp = expect(
+        create_vmcp.sync_detailed(
+            client=c,
+            body=VmcpInput.from_dict(
+                {
+                    "name": "My vMCP",
+                    "description": "Description of the vMCP",
+                    "mcp_servers": [{"server_id": sid, "priority": 1}],
+                    "active_config": {"api_key": "value"},
+                }
+            ),
+        ),
+        201,
+        Vmcp,
+    )
+    vid = vmcp.vmcp_id
+    assert vmcp.mcp_servers[0].name == "fs"
+    assert vmcp.active_config.to_dict() == {"api_key": "value"}
+    assert [v.vmcp_id for v in expect(list_vmcps.sync_detailed(client=c), 200, list)] == [vid]
+    assert expect(get_vmcp.sync_detailed(vid, client=c), 200, Vmcp).name == "My vMCP"
+    renamed = expect(
+        update_vmcp.sync_detailed(
+            vid,
+            client=c,
+            body=VmcpInput.from_dict({"name": "Renamed", "mcp_servers": [{"server_id": sid}]}),
+        ),
+        200,
+        Vmcp,
+    )
+    assert renamed.description == ""
+    doc = expect(export_vmcp.sync_detailed(vid, client=c), 200, VmcpExport)
+    assert doc.mcp_servers[0].config.url == "http://127.0.0.1:9/mcp"
+
+    # Errors come back as ErrorBody.
+    err = expect(delete_server.sync_detailed(sid, client=c), 409, ErrorBody)
+    assert "Renamed" in err.detail, err.detail
+    err = expect(get_vmcp.sync_detailed("vmcp_0000000000000000", client=c), 404, ErrorBody)
+    assert err.error == "vMCP not found"
+    err = expect(
+        create_vmcp.sync_detailed(client=c, body=VmcpInput.from_dict({"name": "Renamed"})), 409, ErrorBody
+    )
+
+    expect(delete_vmcp.sync_detailed(vid, client=c), 200, object)
+    imported = expect(
+        import_vmcp.sync_detailed(client=c, body=VmcpImport.from_dict(doc.to_dict())), 201, Vmcp
+    )
+    assert imported.mcp_servers[0].server_id == sid, "the identical server is reused"
+    expect(delete_vmcp.sync_detailed(imported.vmcp_id, client=c), 200, object)
+    expect(delete_server.sync_detailed(sid, client=c), 200, object)
+    assert expect(list_servers.sync_detailed(client=c), 200, list) == []
+    print(f"generated client: {calls} calls over every endpoint, all as documented")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,43 @@
+//! Project tasks, run as `cargo xtask <task>`.
+
+mod sdk;
+#[cfg(test)]
+mod tidy;
+mod util;
+
+use anyhow::bail;
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  openapi     write openapi.yaml from the code (a test fails when it is stale)
+  sdk         generate a Python client from openapi.yaml (openapi-python-client, warnings are
+              errors) and drive every endpoint of a running server through it
+";
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("openapi") => openapi(),
+        Some("sdk") => sdk::run(),
+        Some("-h" | "--help" | "help") | None => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task {other:?}\n\n{USAGE}"),
+    }
+}
+
+fn openapi() -> anyhow::Result<()> {
+    let path = util::root().join("openapi.yaml");
+    let yaml = vmcp_http::openapi_yaml();
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    if old == yaml {
+        println!("openapi.yaml is up to date");
+    } else {
+        std::fs::write(&path, yaml)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
