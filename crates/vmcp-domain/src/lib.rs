@@ -11,7 +11,10 @@ pub mod time;
 pub mod vmcp;
 
 pub use error::ValidationError;
-pub use server::{McpServer, McpServerInput, ServerConfig, ServerStatus, TransportType};
+pub use server::{
+    Capabilities, ConnectResponse, DisconnectResponse, McpServer, McpServerInput, ProtocolMode,
+    ServerConfig, ServerInfo, ServerLogLine, ServerLogs, ServerStatus, TransportType,
+};
 pub use time::Timestamp;
 pub use vmcp::{
     ImportServerEntry, Vmcp, VmcpExport, VmcpImport, VmcpInput, VmcpServerEntry, VmcpServerInput,

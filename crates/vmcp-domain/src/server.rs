@@ -42,6 +42,23 @@ impl TransportType {
     }
 }
 
+/// How a connection to the server starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolMode {
+    /// The `initialize` handshake (protocol 2024-11-05 to 2025-11-25): what most servers speak.
+    #[default]
+    Initialize,
+    /// `server/discover` and per-request metadata (the stateless protocol 2026-07-28).
+    Discover,
+    /// Try `server/discover`, and fall back to `initialize` when the server is older.
+    Auto,
+}
+
+/// Headers that the transports set themselves; a config may not override them.
+pub const RESERVED_HEADERS: &[&str] =
+    &["accept", "content-type", "mcp-session-id", "last-event-id"];
+
 /// How to reach the server. Which fields apply depends on `transport_type`:
 /// `stdio` takes `command` (required), `args`, `env` and `cwd`; `sse` and `streamable_http` take
 /// `url` (required) and `headers`. Every transport takes `timeout_seconds`.
@@ -67,9 +84,23 @@ pub struct ServerConfig {
     /// sse / streamable_http: headers sent with every request (for example `Authorization`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub headers: BTreeMap<String, String>,
-    /// Longest wait for one request to this server, in seconds (default 60).
+    /// Longest wait for one request to this server, in seconds (default 60). The connection
+    /// handshake has the same limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_seconds: Option<f64>,
+    /// How the connection starts (default `initialize`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<ProtocolMode>,
+}
+
+/// The request timeout when a server's config sets none.
+pub const DEFAULT_TIMEOUT_SECONDS: f64 = 60.0;
+
+impl ServerConfig {
+    /// The per-request timeout.
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs_f64(self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
+    }
 }
 
 impl ServerConfig {
@@ -179,6 +210,12 @@ impl ServerConfig {
                             format!("header name {k:?} is invalid: use letters, digits and -"),
                         ));
                     }
+                    if RESERVED_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
+                        return Err(ValidationError::new(
+                            format!("config.headers.{k}"),
+                            "is set by the transport itself and cannot be configured",
+                        ));
+                    }
                     if v.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
                         return Err(ValidationError::new(
                             format!("config.headers.{k}"),
@@ -283,6 +320,70 @@ pub enum ServerStatus {
     Error,
 }
 
+/// What an MCP server says it is (its `serverInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServerInfo {
+    pub name: String,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// What a connected server offers, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Capabilities {
+    /// Tool names.
+    pub tools: Vec<String>,
+    /// Resource URIs.
+    pub resources: Vec<String>,
+    /// Resource URI templates.
+    pub resource_templates: Vec<String>,
+    /// Prompt names.
+    pub prompts: Vec<String>,
+}
+
+/// The answer to `POST /api/mcp-servers/{server_id}/connect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "status": "connected",
+    "capabilities": {"tools": ["list_files", "read_file", "write_file"], "resources": ["file:///tmp/notes.txt"],
+                     "resource_templates": [], "prompts": []},
+    "protocol_version": "2025-11-25",
+    "server_info": {"name": "secure-filesystem-server", "version": "0.2.0"},
+    "last_error": null
+}))]
+pub struct ConnectResponse {
+    pub status: ServerStatus,
+    pub capabilities: Capabilities,
+    pub protocol_version: Option<String>,
+    pub server_info: Option<ServerInfo>,
+    pub last_error: Option<String>,
+}
+
+/// The answer to `POST /api/mcp-servers/{server_id}/disconnect`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"status": "disconnected"}))]
+pub struct DisconnectResponse {
+    pub status: ServerStatus,
+}
+
+/// A line a server wrote to stderr (or a transport diagnostic), as `GET .../logs` returns it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServerLogLine {
+    #[serde(with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: Timestamp,
+    pub text: String,
+}
+
+/// The answer to `GET /api/mcp-servers/{server_id}/logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ServerLogs {
+    pub server_id: String,
+    /// Oldest first; at most the last 500 lines.
+    pub lines: Vec<ServerLogLine>,
+}
+
 /// A registered MCP server, as the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
@@ -294,6 +395,8 @@ pub enum ServerStatus {
     "status": "connected",
     "last_connected": "2024-01-15T10:30:00.000Z",
     "last_error": null,
+    "protocol_version": "2025-11-25",
+    "server_info": {"name": "secure-filesystem-server", "version": "0.2.0"},
     "created_at": "2024-01-15T10:00:00.000Z",
     "updated_at": "2024-01-15T10:00:00.000Z"
 }))]
@@ -310,6 +413,10 @@ pub struct McpServer {
     pub last_connected: Option<Timestamp>,
     /// What went wrong last, when `status` is `error`.
     pub last_error: Option<String>,
+    /// The MCP protocol version negotiated with the server (while connected).
+    pub protocol_version: Option<String>,
+    /// What the server says it is (while connected).
+    pub server_info: Option<ServerInfo>,
     #[serde(with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

@@ -83,6 +83,10 @@ pub(crate) fn is_unique_violation(e: &DieselError) -> bool {
 pub struct Store {
     pool: r2d2::Pool<conn::Manager>,
     url: DatabaseUrl,
+    /// SQLite has one writer at a time, and a deferred transaction that reads before it writes
+    /// fails at once (busy, no waiting) when another connection wrote in between. Write
+    /// transactions of this process therefore take turns.
+    write_lock: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -117,7 +121,11 @@ impl Store {
             .connection_timeout(Duration::from_secs(5))
             .build(conn::Manager { url: url.clone() })
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-        Ok(Self { pool, url })
+        Ok(Self {
+            pool,
+            url,
+            write_lock: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -132,6 +140,17 @@ impl Store {
         self.pool
             .get()
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    /// Runs `f` in a write transaction: all of it or nothing.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&mut DbConnection) -> Result<T>) -> Result<T> {
+        use diesel::Connection;
+        let _turn = match self.backend() {
+            Backend::Sqlite => Some(self.write_lock.lock().unwrap_or_else(|e| e.into_inner())),
+            Backend::Postgres => None,
+        };
+        let mut conn = self.conn()?;
+        (*conn).transaction(f)
     }
 
     /// Whether the database answers (for `/health`).

@@ -11,6 +11,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        auto_connect -> Bool,
     }
 }
 

@@ -46,6 +46,8 @@ impl ServerRow {
             status: ServerStatus::Disconnected,
             last_connected: self.last_connected.map(|t| t.and_utc()),
             last_error: self.last_error,
+            protocol_version: None,
+            server_info: None,
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
         })
@@ -132,13 +134,12 @@ impl Store {
 
     /// Creates a server; the caller has validated `input`.
     pub fn create_server(&self, input: &McpServerInput) -> Result<McpServer> {
-        insert(&mut *self.conn()?, input)
+        self.write(|conn| insert(conn, input))
     }
 
     /// Replaces a server's definition; the caller has validated `input`.
     pub fn update_server(&self, id: &str, input: &McpServerInput) -> Result<McpServer> {
-        let mut conn = self.conn()?;
-        conn.transaction(|conn| {
+        self.write(|conn| {
             get(conn, id)?;
             diesel::update(mcp_servers::table.find(id))
                 .set((
@@ -162,8 +163,7 @@ impl Store {
 
     /// Deletes a server that no vMCP uses; otherwise `InUse`, and nothing changes.
     pub fn delete_server(&self, id: &str) -> Result<McpServer> {
-        let mut conn = self.conn()?;
-        conn.transaction(|conn| {
+        self.write(|conn| {
             let server = get(conn, id)?;
             let users: Vec<String> = vmcp_servers::table
                 .inner_join(vmcps::table)
@@ -179,6 +179,50 @@ impl Store {
             }
             diesel::delete(mcp_servers::table.find(id)).execute(conn)?;
             Ok(server)
+        })
+    }
+
+    /// Remembers whether the server should be connected (again after a restart).
+    pub fn set_auto_connect(&self, id: &str, on: bool) -> Result<()> {
+        self.write(|conn| {
+            diesel::update(mcp_servers::table.find(id))
+                .set(mcp_servers::auto_connect.eq(on))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// The servers to connect at start.
+    pub fn auto_connect_ids(&self) -> Result<Vec<String>> {
+        Ok(mcp_servers::table
+            .filter(mcp_servers::auto_connect.eq(true))
+            .order(mcp_servers::created_at)
+            .select(mcp_servers::id)
+            .load(&mut *self.conn()?)?)
+    }
+
+    /// Records the outcome of a connection attempt: `last_connected` when it succeeded, and
+    /// `last_error` (cleared on success).
+    pub fn record_connection(
+        &self,
+        id: &str,
+        connected_at: Option<vmcp_domain::Timestamp>,
+        last_error: Option<&str>,
+    ) -> Result<()> {
+        self.write(|conn| {
+            let target = mcp_servers::table.find(id);
+            match connected_at {
+                Some(t) => diesel::update(target)
+                    .set((
+                        mcp_servers::last_connected.eq(Some(t.naive_utc())),
+                        mcp_servers::last_error.eq(last_error),
+                    ))
+                    .execute(conn)?,
+                None => diesel::update(target)
+                    .set(mcp_servers::last_error.eq(last_error))
+                    .execute(conn)?,
+            };
+            Ok(())
         })
     }
 }

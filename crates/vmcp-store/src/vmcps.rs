@@ -214,14 +214,13 @@ impl Store {
             description: input.description.as_deref().unwrap_or(""),
             active_config: config_text(&input.active_config),
         };
-        self.conn()?
-            .transaction(|conn| insert(conn, &fields, members))
+        self.write(|conn| insert(conn, &fields, members))
     }
 
     /// Replaces a vMCP (name, description, members, config); `members` come from
     /// `input.validate()`.
     pub fn update_vmcp(&self, id: &str, input: &VmcpInput, members: &[Membership]) -> Result<Vmcp> {
-        self.conn()?.transaction(|conn| {
+        self.write(|conn| {
             get(conn, id)?;
             check_members_exist(conn, members)?;
             diesel::update(vmcps::table.find(id))
@@ -241,7 +240,7 @@ impl Store {
     }
 
     pub fn delete_vmcp(&self, id: &str) -> Result<Vmcp> {
-        self.conn()?.transaction(|conn| {
+        self.write(|conn| {
             let vmcp = get(conn, id)?;
             diesel::delete(vmcp_servers::table.filter(vmcp_servers::vmcp_id.eq(id)))
                 .execute(conn)?;
@@ -266,7 +265,7 @@ impl Store {
     /// Imports a document (see `VmcpImport`) in one transaction: the servers it defines are
     /// reused or created, then the vMCP is created. On any error nothing is written.
     pub fn import_vmcp(&self, doc: &VmcpImport, plan: &[ImportMember]) -> Result<Vmcp> {
-        self.conn()?.transaction(|conn| {
+        self.write(|conn| {
             let mut members = Vec::with_capacity(plan.len());
             for (i, m) in plan.iter().enumerate() {
                 let (server_id, priority) = match m {

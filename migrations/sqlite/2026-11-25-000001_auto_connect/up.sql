@@ -1,0 +1,1 @@
+ALTER TABLE mcp_servers ADD COLUMN auto_connect BOOLEAN NOT NULL DEFAULT 0;
