@@ -1,0 +1,536 @@
+// Logging (setLevel, notifications/message) is deprecated by SEP-2577 but still what most
+// clients speak; the fixture serves it on purpose.
+#![allow(deprecated)]
+
+//! The fixture's MCP server: a fixed catalog of tools, resources and prompts (the conformance
+//! suite's fixture names and our own test tools), plus fault knobs.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::*;
+use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+/// Options of one fixture process.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Server name in `serverInfo` (and in `whoami`).
+    pub name: String,
+    /// Extra tools `tool_0` .. `tool_{n-1}` (echo-like), for aggregation benchmarks.
+    pub extra_tools: usize,
+    /// Exit with status 3 when the (n+1)-th tool call arrives.
+    pub crash_after: Option<u64>,
+}
+
+/// State shared by every session of the process.
+pub struct State {
+    pub options: Options,
+    calls: AtomicU64,
+    cancelled: AtomicU64,
+    dynamic_tool: AtomicBool,
+    subscriptions: Mutex<BTreeSet<String>>,
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+    log_level: Mutex<String>,
+}
+
+impl State {
+    pub fn new(options: Options) -> Arc<Self> {
+        Arc::new(Self {
+            options,
+            calls: AtomicU64::new(0),
+            cancelled: AtomicU64::new(0),
+            dynamic_tool: AtomicBool::new(false),
+            subscriptions: Mutex::new(BTreeSet::new()),
+            peers: Mutex::new(Vec::new()),
+            log_level: Mutex::new("debug".into()),
+        })
+    }
+
+    fn live_peers(&self) -> Vec<Peer<RoleServer>> {
+        let mut peers = self.peers.lock().unwrap();
+        peers.retain(|p| !p.is_transport_closed());
+        peers.clone()
+    }
+}
+
+#[derive(Clone)]
+pub struct Fixture {
+    state: Arc<State>,
+}
+
+impl Fixture {
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+fn from_json<T: DeserializeOwned>(v: Value) -> T {
+    match serde_json::from_value(v.clone()) {
+        Ok(t) => t,
+        Err(e) => panic!("fixture JSON does not match the MCP schema ({e}): {v}"),
+    }
+}
+
+async fn notify(peer: &Peer<RoleServer>, method: &str, params: Value) {
+    let mut n = json!({"method": method});
+    if !params.is_null() {
+        n["params"] = params;
+    }
+    let notification: ServerNotification = from_json(n);
+    let _ = peer.send_notification(notification).await;
+}
+
+async fn ask(peer: &Peer<RoleServer>, method: &str, params: Value) -> Result<Value, String> {
+    let request: ServerRequest = from_json(json!({"method": method, "params": params}));
+    match peer.send_request(request).await {
+        Ok(result) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn text_result(text: impl Into<String>) -> CallToolResult {
+    from_json(json!({"content": [{"type": "text", "text": text.into()}]}))
+}
+
+fn error_result(text: impl Into<String>) -> CallToolResult {
+    from_json(json!({"content": [{"type": "text", "text": text.into()}], "isError": true}))
+}
+
+/// A 1x1 red PNG.
+pub const TINY_PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+/// A tiny WAV file.
+pub const TINY_WAV: &str = "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQIAAAAAAA==";
+
+fn tool(name: &str, description: &str, properties: Value, required: &[&str]) -> Value {
+    json!({
+        "name": name,
+        "description": description,
+        "inputSchema": {"type": "object", "properties": properties, "required": required}
+    })
+}
+
+impl Fixture {
+    fn tools(&self) -> Vec<Tool> {
+        let mut tools = vec![
+            tool(
+                "echo",
+                "Returns its text argument",
+                json!({"text": {"type": "string"}}),
+                &["text"],
+            ),
+            json!({
+                "name": "add", "title": "Add two numbers", "description": "Adds a and b",
+                "inputSchema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+                "outputSchema": {"type": "object", "properties": {"sum": {"type": "number"}}, "required": ["sum"]},
+                "annotations": {"readOnlyHint": true, "idempotentHint": true},
+                "icons": [{"src": format!("data:image/png;base64,{TINY_PNG}"), "mimeType": "image/png"}]
+            }),
+            tool(
+                "sleep",
+                "Waits ms milliseconds, then answers",
+                json!({"ms": {"type": "integer"}}),
+                &["ms"],
+            ),
+            tool("hang", "Never answers (until cancelled)", json!({}), &[]),
+            tool("fail", "Returns a tool error (isError)", json!({}), &[]),
+            tool(
+                "invalid_params",
+                "Answers with a JSON-RPC invalid-params error",
+                json!({}),
+                &[],
+            ),
+            tool("crash", "Exits the server process at once", json!({}), &[]),
+            tool(
+                "request_header",
+                "Returns the value of an HTTP request header (streamable HTTP)",
+                json!({"name": {"type": "string"}}),
+                &["name"],
+            ),
+            tool(
+                "freeze",
+                "Stops the server process (SIGSTOP): nothing answers any more",
+                json!({}),
+                &[],
+            ),
+            tool(
+                "whoami",
+                "Says which server this is, and its call and cancellation counts",
+                json!({}),
+                &[],
+            ),
+            tool(
+                "progress",
+                "Sends `steps` progress notifications, then answers",
+                json!({"steps": {"type": "integer"}}),
+                &[],
+            ),
+            tool(
+                "toggle_tool",
+                "Adds or removes the tool `extra`, and says so with tools/list_changed",
+                json!({}),
+                &[],
+            ),
+            tool(
+                "touch_resource",
+                "Sends resources/updated for a subscribed URI",
+                json!({"uri": {"type": "string"}}),
+                &["uri"],
+            ),
+        ];
+        if self.state.dynamic_tool.load(Ordering::SeqCst) {
+            tools.push(tool("extra", "A tool that comes and goes", json!({}), &[]));
+        }
+        for i in 0..self.state.options.extra_tools {
+            tools.push(tool(
+                &format!("tool_{i}"),
+                &format!("Extra tool number {i}: returns its text argument"),
+                json!({"text": {"type": "string"}}),
+                &[],
+            ));
+        }
+        tools.into_iter().map(from_json).collect()
+    }
+
+    async fn call(
+        &self,
+        name: &str,
+        args: &serde_json::Map<String, Value>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let state = &self.state;
+        let n = state.calls.fetch_add(1, Ordering::SeqCst);
+        if state.options.crash_after.is_some_and(|limit| n >= limit) {
+            eprintln!(
+                "fixture {}: crashing after {n} calls, as asked",
+                state.options.name
+            );
+            std::process::exit(3);
+        }
+        let arg_str = |k: &str| {
+            args.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let arg_u64 = |k: &str| args.get(k).and_then(Value::as_u64).unwrap_or(0);
+        Ok(match name {
+            "echo" => text_result(arg_str("text")),
+            n if n.starts_with("tool_") => text_result(format!("{n}: {}", arg_str("text"))),
+            "add" => {
+                let a = args.get("a").and_then(Value::as_f64).unwrap_or(0.0);
+                let b = args.get("b").and_then(Value::as_f64).unwrap_or(0.0);
+                let sum = a + b;
+                from_json(json!({
+                    "content": [{"type": "text", "text": format!("{sum}")}],
+                    "structuredContent": {"sum": sum}
+                }))
+            }
+            "sleep" => {
+                let ms = arg_u64("ms");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(ms)) => text_result(format!("slept {ms} ms")),
+                    _ = context.ct.cancelled() => {
+                        state.cancelled.fetch_add(1, Ordering::SeqCst);
+                        error_result("cancelled")
+                    }
+                }
+            }
+            "hang" => {
+                context.ct.cancelled().await;
+                state.cancelled.fetch_add(1, Ordering::SeqCst);
+                error_result("cancelled")
+            }
+            "fail" => error_result("this tool always fails"),
+            "invalid_params" => {
+                return Err(ErrorData::invalid_params(
+                    "the arguments are wrong on purpose",
+                    None,
+                ));
+            }
+            "request_header" => {
+                let name = arg_str("name");
+                let value = context
+                    .extensions
+                    .get::<http::request::Parts>()
+                    .and_then(|p| p.headers.get(name.as_str()))
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("<none>")
+                    .to_string();
+                text_result(value)
+            }
+            "freeze" => {
+                eprintln!("fixture {}: freezing, as asked", state.options.name);
+                let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
+                text_result("thawed")
+            }
+            "crash" => {
+                eprintln!("fixture {}: crashing, as asked", state.options.name);
+                std::process::exit(3);
+            }
+            "whoami" => {
+                let info = json!({
+                    "name": state.options.name,
+                    "calls": state.calls.load(Ordering::SeqCst),
+                    "cancelled": state.cancelled.load(Ordering::SeqCst),
+                    "pid": std::process::id(),
+                });
+                from_json(json!({
+                    "content": [{"type": "text", "text": info.to_string()}],
+                    "structuredContent": info
+                }))
+            }
+            "progress" => {
+                let steps = arg_u64("steps").max(1);
+                if let Some(token) = context.meta.get_progress_token() {
+                    for i in 1..=steps {
+                        notify(
+                            &context.peer,
+                            "notifications/progress",
+                            json!({
+                                "progressToken": token, "progress": i, "total": steps,
+                                "message": format!("step {i} of {steps}")
+                            }),
+                        )
+                        .await;
+                    }
+                }
+                text_result(format!("done in {steps} steps"))
+            }
+            "toggle_tool" => {
+                let now = !state.dynamic_tool.fetch_xor(true, Ordering::SeqCst);
+                for peer in state.live_peers() {
+                    notify(&peer, "notifications/tools/list_changed", Value::Null).await;
+                }
+                text_result(if now { "extra added" } else { "extra removed" })
+            }
+            "touch_resource" => {
+                let uri = arg_str("uri");
+                let subscribed = state.subscriptions.lock().unwrap().contains(&uri);
+                if subscribed {
+                    for peer in state.live_peers() {
+                        notify(
+                            &peer,
+                            "notifications/resources/updated",
+                            json!({"uri": uri}),
+                        )
+                        .await;
+                    }
+                }
+                text_result(if subscribed {
+                    "updated"
+                } else {
+                    "not subscribed"
+                })
+            }
+            "extra" if state.dynamic_tool.load(Ordering::SeqCst) => text_result("extra"),
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("unknown tool {other}"),
+                    None,
+                ));
+            }
+        })
+    }
+
+    fn resources(&self) -> Vec<Resource> {
+        let name = &self.state.options.name;
+        [
+            json!({"uri": format!("fixture://{name}/info"), "name": "info", "mimeType": "application/json",
+                   "description": "Which fixture this is"}),
+            json!({"uri": "test://static-text", "name": "static-text", "mimeType": "text/plain"}),
+        ]
+        .into_iter()
+        .map(from_json)
+        .collect()
+    }
+
+    fn read(&self, uri: &str) -> Result<ReadResourceResult, ErrorData> {
+        let name = &self.state.options.name;
+        let contents = if uri == format!("fixture://{name}/info") {
+            json!([{"uri": uri, "mimeType": "application/json", "text": json!({"name": name}).to_string()}])
+        } else if uri == "test://static-text" {
+            json!([{"uri": uri, "mimeType": "text/plain", "text": "This is the content of the static text resource."}])
+        } else if let Some(id) = uri.strip_prefix(&format!("fixture://{name}/items/")) {
+            json!([{"uri": uri, "mimeType": "text/plain", "text": format!("item {id} of {name}")}])
+        } else {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {uri}"),
+                Some(json!({"uri": uri})),
+            ));
+        };
+        Ok(from_json(json!({"contents": contents})))
+    }
+
+    fn prompts(&self) -> Vec<Prompt> {
+        [json!({"name": "greeting", "description": "Greets someone",
+                "arguments": [{"name": "who", "description": "Whom to greet", "required": true}]})]
+        .into_iter()
+        .map(from_json)
+        .collect()
+    }
+}
+
+impl ServerHandler for Fixture {
+    fn get_info(&self) -> ServerConfig {
+        from_json(json!({
+            "protocolVersion": "2025-11-25",
+            "capabilities": {
+                "tools": {"listChanged": true},
+                "resources": {"subscribe": true, "listChanged": true},
+                "prompts": {"listChanged": true},
+                "logging": {},
+                "completions": {}
+            },
+            "serverInfo": {"name": self.state.options.name, "version": env!("CARGO_PKG_VERSION")},
+            "instructions": "A test fixture of vMCP."
+        }))
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.state.peers.lock().unwrap().push(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(from_json(json!({"tools": self.tools()})))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let args = request.arguments.clone().unwrap_or_default();
+        self.call(&request.name, &args, &context)
+            .await
+            .map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        Ok(from_json(json!({"resources": self.resources()})))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let name = &self.state.options.name;
+        Ok(from_json(json!({"resourceTemplates": [
+            {"uriTemplate": format!("fixture://{name}/items/{{id}}"), "name": "item", "mimeType": "text/plain"}
+        ]})))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        self.read(&request.uri).map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.state.subscriptions.lock().unwrap().insert(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.state
+            .subscriptions
+            .lock()
+            .unwrap()
+            .remove(&request.uri);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(from_json(json!({"prompts": self.prompts()})))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let args = request.arguments.clone().unwrap_or_default();
+        let result: GetPromptResult = match request.name.as_str() {
+            "greeting" => {
+                let who = args
+                    .get("who")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| ErrorData::invalid_params("argument `who` is required", None))?;
+                from_json(json!({"description": "A greeting", "messages": [
+                    {"role": "user", "content": {"type": "text", "text": format!("Hello, {who}!")}}
+                ]}))
+            }
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!("unknown prompt {other}"),
+                    None,
+                ));
+            }
+        };
+        Ok(result.into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let value = request.argument.value.clone();
+        let values: Vec<String> = ["alice", "bob", "carol"]
+            .iter()
+            .filter(|v| v.starts_with(&value))
+            .map(|v| v.to_string())
+            .collect();
+        Ok(from_json(
+            json!({"completion": {"values": values, "total": values.len(), "hasMore": false}}),
+        ))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self.state.log_level.lock().unwrap() = serde_json::to_value(request.level)
+            .ok()
+            .and_then(|v| v.as_str().map(String::from))
+            .unwrap_or_default();
+        Ok(())
+    }
+}
+
+/// Asks the client a question (sampling or elicitation); used by conformance tools.
+pub async fn ask_client(
+    peer: &Peer<RoleServer>,
+    method: &str,
+    params: Value,
+) -> Result<Value, String> {
+    ask(peer, method, params).await
+}
