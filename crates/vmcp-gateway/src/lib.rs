@@ -1,31 +1,71 @@
 //! The vMCP runtime between the HTTP layer and the outside world: management of servers and
-//! vMCPs over the store.
+//! vMCPs over the store, and the supervisor of upstream connections.
 //!
 //! Architecture invariant: this crate knows nothing of HTTP. It speaks in domain types and
 //! `GatewayError`s; the HTTP layer only maps them to statuses and bodies.
 
 mod error;
+pub mod events;
 mod manage;
+pub mod supervisor;
 
 use std::sync::Arc;
 
 pub use error::{ErrorKind, GatewayError};
+pub use events::GatewayEvent;
+use supervisor::Supervisor;
+pub use supervisor::SupervisorOptions;
+use tokio::runtime::Handle;
 use vmcp_store::Store;
 
 pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 
+/// Tunables of the gateway.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOptions {
+    pub supervisor: SupervisorOptions,
+}
+
 /// The running gateway. Cheap to share: hold it in an `Arc`.
 pub struct Gateway {
     store: Store,
+    supervisor: Supervisor,
 }
 
 impl Gateway {
-    pub fn new(store: Store) -> Arc<Self> {
-        Arc::new(Self { store })
+    /// Starts the gateway: registers every stored server with the supervisor, and connects
+    /// those that were connected when vMCP last stopped. Background tasks (connections) run on
+    /// `runtime`, which must outlive the gateway.
+    pub fn start(
+        store: Store,
+        options: GatewayOptions,
+        runtime: Handle,
+    ) -> vmcp_store::Result<Arc<Self>> {
+        let (events, _) = tokio::sync::broadcast::channel(1024);
+        let supervisor = Supervisor::new(store.clone(), runtime, events, options.supervisor);
+        for server in store.list_servers()? {
+            supervisor.upsert(&server);
+        }
+        for id in store.auto_connect_ids()? {
+            if let Some(slot) = supervisor.slot(&id) {
+                tracing::info!(server = %slot.name(), "reconnecting, as before the restart");
+                supervisor.start(&slot);
+            }
+        }
+        Ok(Arc::new(Self { store, supervisor }))
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn supervisor(&self) -> &Supervisor {
+        &self.supervisor
+    }
+
+    /// Subscribes to what happens in the gateway.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<GatewayEvent> {
+        self.supervisor.subscribe()
     }
 
     /// Runs a blocking store operation on the blocking thread pool.
@@ -44,5 +84,10 @@ impl Gateway {
     /// Whether the database answers.
     pub async fn health(&self) -> Result<()> {
         self.db(|s| s.ping()).await
+    }
+
+    /// Stops every upstream connection (their processes included).
+    pub async fn shutdown(&self) {
+        self.supervisor.shutdown().await;
     }
 }

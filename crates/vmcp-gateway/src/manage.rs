@@ -1,9 +1,12 @@
 //! Management of MCP servers and vMCPs: validation, then the store.
 
 use vmcp_domain::vmcp::{EXPORT_VERSION, ExportedServer};
-use vmcp_domain::{McpServer, McpServerInput, Vmcp, VmcpExport, VmcpImport, VmcpInput, ids};
+use vmcp_domain::{
+    ConnectResponse, DisconnectResponse, McpServer, McpServerInput, ServerLogLine, ServerLogs,
+    ServerStatus, Vmcp, VmcpExport, VmcpImport, VmcpInput, ids,
+};
 
-use crate::{Gateway, GatewayError, Result};
+use crate::{ErrorKind, Gateway, GatewayError, Result};
 
 fn check_id(prefix: &str, what: &str, id: &str) -> Result<()> {
     if ids::is_id(prefix, id) {
@@ -16,32 +19,138 @@ fn check_id(prefix: &str, what: &str, id: &str) -> Result<()> {
 }
 
 impl Gateway {
+    /// A stored server with its live connection state.
+    fn with_live_state(&self, mut server: McpServer) -> McpServer {
+        if let Some(slot) = self.supervisor.slot(&server.server_id) {
+            let state = slot.state();
+            server.status = state.status;
+            server.last_error = state.last_error.clone();
+            server.last_connected = state.last_connected.or(server.last_connected);
+            server.protocol_version = state.protocol_version();
+            server.server_info = state.server_info();
+        }
+        server
+    }
+
     pub async fn list_servers(&self) -> Result<Vec<McpServer>> {
-        self.db(|s| s.list_servers()).await
+        let servers = self.db(|s| s.list_servers()).await?;
+        Ok(servers
+            .into_iter()
+            .map(|s| self.with_live_state(s))
+            .collect())
     }
 
     pub async fn get_server(&self, id: &str) -> Result<McpServer> {
         check_id(ids::SERVER_PREFIX, "MCP server", id)?;
         let id = id.to_string();
-        self.db(move |s| s.get_server(&id)).await
+        let server = self.db(move |s| s.get_server(&id)).await?;
+        Ok(self.with_live_state(server))
     }
 
     pub async fn create_server(&self, input: McpServerInput) -> Result<McpServer> {
         input.validate()?;
-        self.db(move |s| s.create_server(&input)).await
+        let server = self.db(move |s| s.create_server(&input)).await?;
+        self.supervisor.upsert(&server);
+        Ok(self.with_live_state(server))
     }
 
+    /// Replaces a server's definition. A connected server whose transport or config changed is
+    /// reconnected with the new definition.
     pub async fn update_server(&self, id: &str, input: McpServerInput) -> Result<McpServer> {
         check_id(ids::SERVER_PREFIX, "MCP server", id)?;
         input.validate()?;
         let id = id.to_string();
-        self.db(move |s| s.update_server(&id, &input)).await
+        let server = self.db(move |s| s.update_server(&id, &input)).await?;
+        self.supervisor.upsert(&server);
+        Ok(self.with_live_state(server))
     }
 
+    /// Deletes a server that no vMCP uses, disconnecting it first.
     pub async fn delete_server(&self, id: &str) -> Result<McpServer> {
         check_id(ids::SERVER_PREFIX, "MCP server", id)?;
         let id = id.to_string();
-        self.db(move |s| s.delete_server(&id)).await
+        let key = id.clone();
+        let server = self.db(move |s| s.delete_server(&key)).await?;
+        self.supervisor.remove(&id).await;
+        Ok(server)
+    }
+
+    /// Connects a server and waits for the outcome. The server stays wanted: if it fails or
+    /// later dies, it is reconnected with backoff (also after a restart of vMCP) until
+    /// `disconnect_server`.
+    pub async fn connect_server(&self, id: &str) -> Result<ConnectResponse> {
+        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+        let key = id.to_string();
+        let server = self.db(move |s| s.get_server(&key)).await?;
+        let slot = self.supervisor.upsert(&server);
+        let key = id.to_string();
+        self.db(move |s| s.set_auto_connect(&key, true)).await?;
+        let state = self.supervisor.connect(&slot).await;
+        match state.status {
+            ServerStatus::Connected => Ok(ConnectResponse {
+                status: state.status,
+                capabilities: slot.catalog().names(),
+                protocol_version: state.protocol_version(),
+                server_info: state.server_info(),
+                last_error: None,
+            }),
+            _ => {
+                let detail = state.last_error.clone().unwrap_or_else(|| {
+                    format!("no connection within {:?}; still trying", slot.timeout())
+                });
+                Err(GatewayError::new(
+                    ErrorKind::Upstream,
+                    "cannot connect to the MCP server",
+                    format!(
+                        "{}: {detail} (vMCP keeps retrying; see GET /api/mcp-servers/{id}/logs, or disconnect it)",
+                        server.name
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Disconnects a server (ending its process, for stdio) and stops reconnecting it.
+    pub async fn disconnect_server(&self, id: &str) -> Result<DisconnectResponse> {
+        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+        let key = id.to_string();
+        self.db(move |s| {
+            s.get_server(&key)?;
+            s.set_auto_connect(&key, false)
+        })
+        .await?;
+        if let Some(slot) = self.supervisor.slot(id) {
+            self.supervisor.stop(&slot).await;
+        }
+        Ok(DisconnectResponse {
+            status: ServerStatus::Disconnected,
+        })
+    }
+
+    /// What the server wrote to stderr, and transport diagnostics, newest last.
+    pub async fn server_logs(&self, id: &str) -> Result<ServerLogs> {
+        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+        let Some(slot) = self.supervisor.slot(id) else {
+            // Not registered in this process: it does not exist (or was just deleted).
+            let key = id.to_string();
+            self.db(move |s| s.get_server(&key)).await?;
+            return Ok(ServerLogs {
+                server_id: id.to_string(),
+                lines: Vec::new(),
+            });
+        };
+        Ok(ServerLogs {
+            server_id: id.to_string(),
+            lines: slot
+                .log()
+                .lines()
+                .into_iter()
+                .map(|l| ServerLogLine {
+                    at: l.at,
+                    text: l.text,
+                })
+                .collect(),
+        })
     }
 
     pub async fn list_vmcps(&self) -> Result<Vec<Vmcp>> {

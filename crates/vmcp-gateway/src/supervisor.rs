@@ -1,0 +1,621 @@
+//! The connection supervisor: one live connection per MCP server, shared by every vMCP and
+//! client that uses it. Each server has a slot holding its definition, its connection state
+//! (a `watch` channel), its cached catalog (tools, resources, templates, prompts) and its log.
+//! While a server is wanted, a manager task connects it, refreshes the catalog when the server
+//! says a list changed, pings it, notices when it dies, and reconnects with capped exponential
+//! backoff. Nothing here touches the database on the path of a call: state is in memory, and
+//! connection outcomes are written in the background.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use rmcp::RoleClient;
+use rmcp::model::{
+    ClientRequest, ClientResult, ErrorCode, ErrorData, Prompt, Resource, ResourceTemplate,
+    ServerNotification, ServerPeerInfo, ServerRequest, Tool,
+};
+use rmcp::service::{Peer, RequestContext};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use vmcp_domain::{
+    Capabilities, McpServer, ServerConfig, ServerInfo, ServerStatus, Timestamp, TransportType, time,
+};
+use vmcp_store::Store;
+use vmcp_transport::{LogBuffer, Upstream, UpstreamObserver};
+
+use crate::events::{GatewayEvent, ListKind};
+
+/// Tunables of the supervisor.
+#[derive(Debug, Clone)]
+pub struct SupervisorOptions {
+    /// How often a connected server is pinged.
+    pub ping_interval: Duration,
+    /// First reconnection delay; it doubles on each failure up to `max_backoff`.
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for SupervisorOptions {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What a server offers, as last listed.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub tools: Vec<Tool>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+    pub prompts: Vec<Prompt>,
+}
+
+impl Catalog {
+    pub fn names(&self) -> Capabilities {
+        Capabilities {
+            tools: self.tools.iter().map(|t| t.name.to_string()).collect(),
+            resources: self.resources.iter().map(|r| r.uri.clone()).collect(),
+            resource_templates: self
+                .templates
+                .iter()
+                .map(|t| t.uri_template.clone())
+                .collect(),
+            prompts: self.prompts.iter().map(|p| p.name.clone()).collect(),
+        }
+    }
+}
+
+/// A live connection, as calls use it.
+#[derive(Clone)]
+pub struct Live {
+    pub peer: Peer<RoleClient>,
+    pub info: Arc<ServerPeerInfo>,
+    pub pid: Option<u32>,
+}
+
+/// The connection state of a server.
+#[derive(Clone)]
+pub struct ConnState {
+    pub status: ServerStatus,
+    pub last_error: Option<String>,
+    pub last_connected: Option<Timestamp>,
+    pub live: Option<Live>,
+    /// Number of finished connection attempts; lets a waiter see the outcome of a new one.
+    pub outcomes: u64,
+}
+
+impl ConnState {
+    pub fn protocol_version(&self) -> Option<String> {
+        self.live
+            .as_ref()
+            .map(|l| l.info.protocol_version.to_string())
+    }
+
+    pub fn server_info(&self) -> Option<ServerInfo> {
+        let info = self.live.as_ref()?.info.server_info.as_ref()?;
+        Some(ServerInfo {
+            name: info.name.clone(),
+            version: info.version.clone(),
+            title: info.title.clone(),
+        })
+    }
+}
+
+#[derive(Clone)]
+struct Definition {
+    name: String,
+    transport: TransportType,
+    config: ServerConfig,
+}
+
+struct Manager {
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+/// One registered server.
+pub struct Slot {
+    pub id: String,
+    def: RwLock<Definition>,
+    state: watch::Sender<ConnState>,
+    catalog: RwLock<Arc<Catalog>>,
+    log: LogBuffer,
+    manager: Mutex<Option<Manager>>,
+    /// Ends a backoff wait early (an explicit connect), or asks for a health check now.
+    poke: Notify,
+}
+
+impl Slot {
+    pub fn name(&self) -> String {
+        self.def.read().expect("definition lock").name.clone()
+    }
+
+    pub fn state(&self) -> ConnState {
+        self.state.borrow().clone()
+    }
+
+    pub fn live(&self) -> Option<Live> {
+        self.state.borrow().live.clone()
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.read().expect("catalog lock").clone()
+    }
+
+    pub fn log(&self) -> &LogBuffer {
+        &self.log
+    }
+
+    /// The per-request timeout of this server.
+    pub fn timeout(&self) -> Duration {
+        self.def.read().expect("definition lock").config.timeout()
+    }
+
+    /// A call failed in a way that suggests the connection is broken: check it now.
+    pub fn suspect(&self) {
+        self.poke.notify_one();
+    }
+}
+
+pub(crate) struct Inner {
+    slots: RwLock<HashMap<String, Arc<Slot>>>,
+    store: Store,
+    runtime: Handle,
+    events: broadcast::Sender<GatewayEvent>,
+    options: SupervisorOptions,
+}
+
+/// See the module documentation.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+impl Supervisor {
+    pub fn new(
+        store: Store,
+        runtime: Handle,
+        events: broadcast::Sender<GatewayEvent>,
+        options: SupervisorOptions,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                slots: RwLock::new(HashMap::new()),
+                store,
+                runtime,
+                events,
+                options,
+            }),
+        }
+    }
+
+    pub fn slot(&self, id: &str) -> Option<Arc<Slot>> {
+        self.inner
+            .slots
+            .read()
+            .expect("slots lock")
+            .get(id)
+            .cloned()
+    }
+
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.inner
+            .slots
+            .read()
+            .expect("slots lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Adds (or replaces the definition of) a server. A connected server whose transport or
+    /// config changed is reconnected; a rename alone keeps the connection.
+    pub fn upsert(&self, server: &McpServer) -> Arc<Slot> {
+        let def = Definition {
+            name: server.name.clone(),
+            transport: server.transport_type,
+            config: server.config.clone(),
+        };
+        let mut slots = self.inner.slots.write().expect("slots lock");
+        if let Some(slot) = slots.get(&server.server_id).cloned() {
+            drop(slots);
+            let changed = {
+                let mut current = slot.def.write().expect("definition lock");
+                let changed = current.transport != def.transport || current.config != def.config;
+                *current = def;
+                changed
+            };
+            let running = slot.manager.lock().expect("manager lock").is_some();
+            if changed && running {
+                let sup = self.clone();
+                let s = slot.clone();
+                self.inner.runtime.spawn(async move {
+                    sup.stop(&s).await;
+                    sup.start(&s);
+                });
+            }
+            return slot;
+        }
+        let slot = Arc::new(Slot {
+            id: server.server_id.clone(),
+            def: RwLock::new(def),
+            state: watch::Sender::new(ConnState {
+                status: ServerStatus::Disconnected,
+                last_error: server.last_error.clone(),
+                last_connected: server.last_connected,
+                live: None,
+                outcomes: 0,
+            }),
+            catalog: RwLock::new(Arc::new(Catalog::default())),
+            log: LogBuffer::default(),
+            manager: Mutex::new(None),
+            poke: Notify::new(),
+        });
+        slots.insert(server.server_id.clone(), slot.clone());
+        slot
+    }
+
+    /// Starts the manager of a slot, unless it runs already.
+    pub fn start(&self, slot: &Arc<Slot>) {
+        let mut manager = slot.manager.lock().expect("manager lock");
+        if manager.as_ref().is_some_and(|m| !m.task.is_finished()) {
+            slot.poke.notify_one();
+            return;
+        }
+        let cancel = CancellationToken::new();
+        let task = self
+            .inner
+            .runtime
+            .spawn(run(self.inner.clone(), slot.clone(), cancel.clone()));
+        *manager = Some(Manager { cancel, task });
+    }
+
+    /// Stops the manager of a slot and waits until its connection is shut down.
+    pub async fn stop(&self, slot: &Arc<Slot>) {
+        let manager = slot.manager.lock().expect("manager lock").take();
+        if let Some(m) = manager {
+            m.cancel.cancel();
+            let _ = m.task.await;
+        }
+        let changed = slot.state.send_if_modified(|s| {
+            let changed = s.status != ServerStatus::Disconnected || s.live.is_some();
+            s.status = ServerStatus::Disconnected;
+            s.live = None;
+            changed
+        });
+        if changed {
+            self.publish_status(slot);
+        }
+    }
+
+    /// Stops and forgets a server.
+    pub async fn remove(&self, id: &str) {
+        let slot = self.inner.slots.write().expect("slots lock").remove(id);
+        if let Some(slot) = slot {
+            self.stop(&slot).await;
+        }
+    }
+
+    /// Connects a server (unless it is connected) and waits for the outcome of the attempt,
+    /// at most the server's timeout plus a margin.
+    pub async fn connect(&self, slot: &Arc<Slot>) -> ConnState {
+        let mut rx = slot.state.subscribe();
+        let before = rx.borrow().outcomes;
+        if rx.borrow().status == ServerStatus::Connected {
+            return rx.borrow().clone();
+        }
+        self.start(slot);
+        let wait = slot.timeout() + Duration::from_secs(5);
+        let _ = tokio::time::timeout(
+            wait,
+            rx.wait_for(|s| s.status == ServerStatus::Connected || s.outcomes > before),
+        )
+        .await;
+        let state = rx.borrow().clone();
+        state
+    }
+
+    /// Stops every connection (at shutdown), in parallel.
+    pub async fn shutdown(&self) {
+        let slots = self.slots();
+        futures::future::join_all(slots.iter().map(|s| self.stop(s))).await;
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<GatewayEvent> {
+        self.inner.events.subscribe()
+    }
+
+    fn publish_status(&self, slot: &Slot) {
+        publish_status(&self.inner, slot);
+    }
+}
+
+fn publish_status(inner: &Inner, slot: &Slot) {
+    let state = slot.state.borrow();
+    let _ = inner.events.send(GatewayEvent::ServerStatus {
+        server_id: slot.id.clone(),
+        status: state.status,
+        last_error: state.last_error.clone(),
+    });
+}
+
+/// Receives what an upstream sends on its own.
+struct Observer {
+    server_id: String,
+    refresh: mpsc::UnboundedSender<ListKind>,
+    events: broadcast::Sender<GatewayEvent>,
+}
+
+impl UpstreamObserver for Observer {
+    fn notification(&self, notification: ServerNotification) {
+        match notification {
+            ServerNotification::ToolListChangedNotification(_) => {
+                let _ = self.refresh.send(ListKind::Tools);
+            }
+            ServerNotification::ResourceListChangedNotification(_) => {
+                let _ = self.refresh.send(ListKind::Resources);
+            }
+            ServerNotification::PromptListChangedNotification(_) => {
+                let _ = self.refresh.send(ListKind::Prompts);
+            }
+            ServerNotification::ResourceUpdatedNotification(n) => {
+                let _ = self.events.send(GatewayEvent::ResourceUpdated {
+                    server_id: self.server_id.clone(),
+                    uri: n.params.uri,
+                });
+            }
+            other => {
+                tracing::trace!(server = %self.server_id, notification = ?other, "upstream notification");
+            }
+        }
+    }
+
+    fn request(
+        &self,
+        request: ServerRequest,
+        _context: RequestContext<RoleClient>,
+    ) -> BoxFuture<'static, Result<ClientResult, ErrorData>> {
+        let method = serde_json::to_value(&request)
+            .ok()
+            .and_then(|v| v.get("method").and_then(|m| m.as_str()).map(String::from))
+            .unwrap_or_else(|| "this request".into());
+        async move {
+            Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!("{method} is not available: no client session is attached to this call"),
+                None,
+            ))
+        }
+        .boxed()
+    }
+}
+
+/// Lists what the server offers, by its capabilities. A list that fails is kept empty and
+/// noted in the server's log.
+async fn list(upstream: &Upstream, log: &LogBuffer, kinds: &[ListKind], catalog: &mut Catalog) {
+    let caps = &upstream.info().capabilities;
+    let peer = upstream.peer();
+    for kind in kinds {
+        let result = match kind {
+            ListKind::Tools if caps.tools.is_some() => {
+                peer.list_all_tools().await.map(|v| catalog.tools = v)
+            }
+            ListKind::Resources if caps.resources.is_some() => {
+                let resources = peer.list_all_resources().await;
+                let templates = peer.list_all_resource_templates().await;
+                match (resources, templates) {
+                    (Ok(r), Ok(t)) => {
+                        catalog.resources = r;
+                        catalog.templates = t;
+                        Ok(())
+                    }
+                    (Ok(r), Err(e)) => {
+                        catalog.resources = r;
+                        Err(e)
+                    }
+                    (Err(e), _) => Err(e),
+                }
+            }
+            ListKind::Prompts if caps.prompts.is_some() => {
+                peer.list_all_prompts().await.map(|v| catalog.prompts = v)
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            log.push(&format!("[vmcp] listing {} failed: {e}", kind.as_str()));
+        }
+    }
+}
+
+fn record(inner: &Arc<Inner>, id: &str, connected_at: Option<Timestamp>, error: Option<String>) {
+    let store = inner.store.clone();
+    let id = id.to_string();
+    inner.runtime.spawn_blocking(move || {
+        if let Err(e) = store.record_connection(&id, connected_at, error.as_deref()) {
+            tracing::warn!(server = %id, error = %e, "could not record the connection outcome");
+        }
+    });
+}
+
+async fn ping(upstream: &Upstream, timeout: Duration) -> Result<(), String> {
+    if !upstream.info().protocol_version.has_initialize() {
+        // The stateless protocol has no ping; failures of real requests reveal a dead server.
+        return Ok(());
+    }
+    let request: ClientRequest =
+        serde_json::from_value(serde_json::json!({"method": "ping"})).expect("a ping request");
+    match tokio::time::timeout(timeout, upstream.peer().send_request(request)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("ping failed: {e}")),
+        Err(_) => Err(format!("no answer to ping within {timeout:?}")),
+    }
+}
+
+/// The manager of one slot: connect, serve, notice failure, back off, reconnect, until cancelled.
+async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
+    let mut backoff = inner.options.initial_backoff;
+    loop {
+        slot.state
+            .send_modify(|s| s.status = ServerStatus::Connecting);
+        publish_status(&inner, &slot);
+        let def = slot.def.read().expect("definition lock").clone();
+        let (refresh_tx, mut refresh_rx) = mpsc::unbounded_channel();
+        let observer = Arc::new(Observer {
+            server_id: slot.id.clone(),
+            refresh: refresh_tx,
+            events: inner.events.clone(),
+        });
+        let attempt = tokio::select! {
+            r = vmcp_transport::connect(def.transport, &def.config, observer, &slot.log) => r,
+            _ = cancel.cancelled() => {
+                finish(&inner, &slot, None);
+                return;
+            }
+        };
+        let failure = match attempt {
+            Ok(mut upstream) => {
+                backoff = inner.options.initial_backoff;
+                let mut catalog = Catalog::default();
+                list(&upstream, &slot.log, &ListKind::ALL, &mut catalog).await;
+                *slot.catalog.write().expect("catalog lock") = Arc::new(catalog);
+                let now = time::now();
+                let live = Live {
+                    peer: upstream.peer().clone(),
+                    info: Arc::new(upstream.info().clone()),
+                    pid: upstream.pid(),
+                };
+                slot.state.send_modify(|s| {
+                    s.status = ServerStatus::Connected;
+                    s.last_error = None;
+                    s.last_connected = Some(now);
+                    s.live = Some(live);
+                    s.outcomes += 1;
+                });
+                tracing::info!(server = %def.name, pid = ?upstream.pid(), "connected");
+                publish_status(&inner, &slot);
+                let _ = inner.events.send(GatewayEvent::CatalogChanged {
+                    server_id: slot.id.clone(),
+                });
+                record(&inner, &slot.id, Some(now), None);
+
+                let failure = serve(&inner, &slot, &mut upstream, &mut refresh_rx, &cancel).await;
+                let failure = match failure {
+                    Some(reason) => {
+                        let reason = match upstream.exit_description().await {
+                            Some(exit) => format!("{reason}: {exit}"),
+                            None => reason,
+                        };
+                        Some(vmcp_transport::with_log_tail(reason, &slot.log))
+                    }
+                    None => None,
+                };
+                slot.state.send_modify(|s| s.live = None);
+                upstream.shutdown().await;
+                match failure {
+                    None => {
+                        finish(&inner, &slot, None);
+                        return;
+                    }
+                    Some(f) => f,
+                }
+            }
+            Err(e) => e.to_string(),
+        };
+        tracing::warn!(server = %def.name, error = %failure, retry_in = ?backoff, "MCP server unavailable");
+        slot.state.send_modify(|s| {
+            s.status = ServerStatus::Error;
+            s.last_error = Some(failure.clone());
+            s.live = None;
+            s.outcomes += 1;
+        });
+        *slot.catalog.write().expect("catalog lock") = Arc::new(Catalog::default());
+        publish_status(&inner, &slot);
+        let _ = inner.events.send(GatewayEvent::CatalogChanged {
+            server_id: slot.id.clone(),
+        });
+        record(&inner, &slot.id, None, Some(failure));
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = slot.poke.notified() => {}
+            _ = cancel.cancelled() => {
+                finish(&inner, &slot, None);
+                return;
+            }
+        }
+        backoff = (backoff * 2).min(inner.options.max_backoff);
+    }
+}
+
+/// Serves a live connection until it fails (returns why) or is cancelled (returns `None`).
+async fn serve(
+    inner: &Arc<Inner>,
+    slot: &Arc<Slot>,
+    upstream: &mut Upstream,
+    refresh_rx: &mut mpsc::UnboundedReceiver<ListKind>,
+    cancel: &CancellationToken,
+) -> Option<String> {
+    let mut pings = tokio::time::interval(inner.options.ping_interval);
+    pings.tick().await;
+    let timeout = slot.timeout().min(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return None,
+            _ = upstream.closed() => return Some("the connection closed".to_string()),
+            _ = pings.tick() => {
+                if let Err(e) = ping(upstream, timeout).await {
+                    return Some(e);
+                }
+            }
+            _ = slot.poke.notified() => {
+                if let Err(e) = ping(upstream, timeout).await {
+                    return Some(e);
+                }
+            }
+            Some(kind) = refresh_rx.recv() => {
+                // Coalesce a burst of notifications into one refresh per kind.
+                let mut kinds = vec![kind];
+                while let Ok(k) = refresh_rx.try_recv() {
+                    if !kinds.contains(&k) {
+                        kinds.push(k);
+                    }
+                }
+                let mut catalog = {
+                    let current = slot.catalog();
+                    Catalog {
+                        tools: current.tools.clone(),
+                        resources: current.resources.clone(),
+                        templates: current.templates.clone(),
+                        prompts: current.prompts.clone(),
+                    }
+                };
+                list(upstream, &slot.log, &kinds, &mut catalog).await;
+                *slot.catalog.write().expect("catalog lock") = Arc::new(catalog);
+                let _ = inner.events.send(GatewayEvent::CatalogChanged { server_id: slot.id.clone() });
+            }
+        }
+    }
+}
+
+fn finish(inner: &Arc<Inner>, slot: &Arc<Slot>, error: Option<String>) {
+    slot.state.send_modify(|s| {
+        s.status = ServerStatus::Disconnected;
+        s.live = None;
+        if error.is_some() {
+            s.last_error = error;
+        }
+    });
+    *slot.catalog.write().expect("catalog lock") = Arc::new(Catalog::default());
+    publish_status(inner, slot);
+    let _ = inner.events.send(GatewayEvent::CatalogChanged {
+        server_id: slot.id.clone(),
+    });
+}

@@ -1,0 +1,5 @@
+//! The gateway against real MCP servers: the fixture over stdio, legacy SSE and streamable HTTP.
+
+mod faults;
+mod support;
+mod transports;
