@@ -57,6 +57,26 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         &["actix-web", "diesel", "vmcp-http", "utoipa"],
     ),
     ("vmcp-http", &["diesel", "vmcp-store"]),
+    (
+        "vmcp-transport",
+        &[
+            "diesel",
+            "actix-web",
+            "vmcp-store",
+            "vmcp-gateway",
+            "vmcp-http",
+        ],
+    ),
+    (
+        "vmcp-fixture",
+        &[
+            "diesel",
+            "actix-web",
+            "vmcp-store",
+            "vmcp-gateway",
+            "vmcp-http",
+        ],
+    ),
 ];
 
 #[test]

@@ -37,7 +37,8 @@ pub struct AppState {
                        vMCPs, use their tools, resources and prompts, and watch what happens.\n\n\
                        Every error has the body `{\"error\": \"...\", \"detail\": \"...\"}`: 400 bad \
                        input, 404 unknown resource, 405 wrong method, 409 conflict, 413 body too \
-                       large, 503 database unavailable, 500 a bug.",
+                       large, 502 an MCP server failed, 503 database unavailable, 504 an MCP server timed \
+                       out, 500 a bug.",
     ),
     servers((url = "http://localhost:8000", description = "A local vMCP")),
     tags(
@@ -72,7 +73,10 @@ where
             .service(servers::create_server)
             .service(servers::get_server)
             .service(servers::update_server)
-            .service(servers::delete_server),
+            .service(servers::delete_server)
+            .service(servers::connect_server)
+            .service(servers::disconnect_server)
+            .service(servers::server_logs),
     )
     .service(system::health)
 }

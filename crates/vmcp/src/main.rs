@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use vmcp_gateway::Gateway;
+use vmcp_gateway::{Gateway, GatewayOptions};
 use vmcp_http::AppState;
 use vmcp_store::Store;
 
@@ -37,8 +37,8 @@ struct ServeArgs {
     /// [default: sqlite://$HOME/.vmcp/vmcp.db]
     #[arg(long, env = "VMCP_DATABASE_URL")]
     database_url: Option<String>,
-    /// Log filter (tracing syntax), e.g. info, debug, vmcp=debug,info.
-    #[arg(long, env = "VMCP_LOG", default_value = "info")]
+    /// Log filter (tracing syntax), e.g. info, debug, vmcp_gateway=debug,info.
+    #[arg(long, env = "VMCP_LOG", default_value = "info,rmcp=warn")]
     log: String,
 }
 
@@ -71,9 +71,24 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = Store::open(&url).with_context(|| "cannot open the database")?;
     tracing::info!(database = %store.url().display(), "database ready");
 
-    actix_web::rt::System::new().block_on(async move {
-        let gateway = Gateway::new(store);
-        let state = AppState { gateway };
+    // Upstream connections live on their own multi-thread runtime, independent of the HTTP
+    // workers' runtimes, for the whole life of the process.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vmcp-gateway")
+        .enable_all()
+        .build()
+        .context("cannot start the gateway runtime")?;
+    let gateway = {
+        let _guard = runtime.enter();
+        Gateway::start(store, GatewayOptions::default(), runtime.handle().clone())
+            .context("cannot start the gateway")?
+    };
+
+    let served = actix_web::rt::System::new().block_on(async {
+        let state = AppState {
+            gateway: gateway.clone(),
+        };
         let bound = vmcp_http::bind(state, &args.bind, None).with_context(|| {
             format!(
                 "cannot listen on {}: choose another address with --bind or VMCP_BIND",
@@ -84,7 +99,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             tracing::info!("listening on http://{addr} (API at /api, docs at /docs)");
         }
         bound.server.await.context("HTTP server failed")?;
-        tracing::info!("stopped");
         anyhow::Ok(())
-    })
+    });
+    tracing::info!("stopping MCP server connections");
+    runtime.block_on(gateway.shutdown());
+    drop(gateway);
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    served?;
+    tracing::info!("stopped");
+    Ok(())
 }

@@ -1,7 +1,7 @@
 //! `/api/mcp-servers`: registering, updating and removing MCP servers.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use vmcp_domain::{McpServer, McpServerInput};
+use vmcp_domain::{ConnectResponse, DisconnectResponse, McpServer, McpServerInput, ServerLogs};
 
 use super::MessageBody;
 use crate::AppState;
@@ -124,4 +124,74 @@ pub async fn delete_server(
     Ok(web::Json(MessageBody {
         message: "MCP server deleted successfully".into(),
     }))
+}
+
+/// Connect to an MCP server
+///
+/// Starts the server (stdio) or opens the connection (SSE, streamable HTTP), completes the MCP
+/// handshake, lists what it offers, and answers with its capabilities. The server stays wanted:
+/// if it fails or dies later, vMCP reconnects it with backoff (also after a restart) until it is
+/// disconnected. Connecting a connected server answers at once.
+#[utoipa::path(
+    tag = TAG,
+    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    responses(
+        (status = 200, description = "Connected; what the server offers", body = ConnectResponse),
+        (status = 400, description = "The id is malformed", body = ErrorBody),
+        (status = 404, description = "No MCP server has this id", body = ErrorBody),
+        (status = 502, description = "The server could not be reached or failed its handshake (the detail says why; vMCP keeps retrying)", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[post("/mcp-servers/{server_id}/connect")]
+pub async fn connect_server(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<ConnectResponse>, ApiError> {
+    Ok(web::Json(state.gateway.connect_server(&path).await?))
+}
+
+/// Disconnect from an MCP server
+///
+/// Closes the connection (a stdio server's whole process group is ended) and stops
+/// reconnecting it. vMCP operations that need the server connect it again on demand.
+#[utoipa::path(
+    tag = TAG,
+    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    responses(
+        (status = 200, description = "Disconnected", body = DisconnectResponse),
+        (status = 400, description = "The id is malformed", body = ErrorBody),
+        (status = 404, description = "No MCP server has this id", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[post("/mcp-servers/{server_id}/disconnect")]
+pub async fn disconnect_server(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<DisconnectResponse>, ApiError> {
+    Ok(web::Json(state.gateway.disconnect_server(&path).await?))
+}
+
+/// An MCP server's log
+///
+/// The last 500 lines the server wrote to stderr (stdio), with vMCP's own diagnostics about it
+/// (stdout lines that were not JSON-RPC, failed lists), oldest first. Kept in memory across
+/// reconnects; useful when a server fails to start.
+#[utoipa::path(
+    tag = TAG,
+    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    responses(
+        (status = 200, description = "The server's recent output", body = ServerLogs),
+        (status = 400, description = "The id is malformed", body = ErrorBody),
+        (status = 404, description = "No MCP server has this id", body = ErrorBody),
+        (status = 503, description = "The database is unavailable", body = ErrorBody),
+    )
+)]
+#[get("/mcp-servers/{server_id}/logs")]
+pub async fn server_logs(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<web::Json<ServerLogs>, ApiError> {
+    Ok(web::Json(state.gateway.server_logs(&path).await?))
 }

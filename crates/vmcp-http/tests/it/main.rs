@@ -1,5 +1,6 @@
 //! The REST API through a real server on a loopback port, over a real database.
 
+mod connections;
 mod errors;
 mod management;
 mod openapi;

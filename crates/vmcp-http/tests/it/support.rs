@@ -1,6 +1,6 @@
 use reqwest::{Method, StatusCode, header::HeaderMap};
 use serde_json::Value;
-use vmcp_gateway::Gateway;
+use vmcp_gateway::{Gateway, GatewayOptions};
 use vmcp_http::AppState;
 use vmcp_store::testing::TestDatabase;
 
@@ -21,9 +21,13 @@ pub struct Response {
 impl TestApp {
     pub async fn start(db: TestDatabase) -> Self {
         let store = db.open();
-        let state = AppState {
-            gateway: Gateway::new(store),
-        };
+        let gateway = Gateway::start(
+            store,
+            GatewayOptions::default(),
+            tokio::runtime::Handle::current(),
+        )
+        .expect("gateway");
+        let state = AppState { gateway };
         let bound = vmcp_http::bind(state, "127.0.0.1:0", Some(1)).expect("bind");
         let base = format!("http://{}", bound.addrs[0]);
         let handle = bound.server.handle();
