@@ -320,8 +320,7 @@ impl Supervisor {
             rx.wait_for(|s| s.status == ServerStatus::Connected || s.outcomes > before),
         )
         .await;
-        let state = rx.borrow().clone();
-        state
+        rx.borrow().clone()
     }
 
     /// Stops every connection (at shutdown), in parallel.
