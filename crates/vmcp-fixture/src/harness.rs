@@ -5,9 +5,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The `vmcp-fixture` binary, next to the running test's target directory. `cargo test
-/// --workspace` builds it; a single crate's tests need `cargo build -p vmcp-fixture` first.
+/// The `vmcp-fixture` binary, next to the running test's target directory (or `VMCP_FIXTURE`).
+/// `cargo test --workspace` builds it; a single crate's tests need `cargo build -p vmcp-fixture`
+/// first, and benchmarks `cargo build --release -p vmcp-fixture`.
 pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("VMCP_FIXTURE") {
+        return PathBuf::from(path);
+    }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/vmcp-fixture
     let dir = exe
@@ -64,7 +68,12 @@ impl HttpFixture {
 
     /// Starts on a given port (0: any free one).
     pub fn start_on(port: u16, name: &str, extra: &[&str]) -> Self {
-        let mut child = Command::new(binary())
+        Self::start_with(&binary(), port, name, extra)
+    }
+
+    /// Starts a given fixture binary.
+    pub fn start_with(binary: &std::path::Path, port: u16, name: &str, extra: &[&str]) -> Self {
+        let mut child = Command::new(binary)
             .args(["http", "--port", &port.to_string(), "--name", name])
             .args(extra)
             .stdout(Stdio::piped())

@@ -176,6 +176,12 @@ impl Fixture {
                 &[],
             ),
             tool(
+                "content",
+                "Answers with one content block of every type, and _meta",
+                json!({}),
+                &[],
+            ),
+            tool(
                 "touch_resource",
                 "Sends resources/updated for a subscribed URI",
                 json!({"uri": {"type": "string"}}),
@@ -246,6 +252,17 @@ impl Fixture {
                 error_result("cancelled")
             }
             "fail" => error_result("this tool always fails"),
+            "content" => from_json(json!({
+                "content": [
+                    {"type": "text", "text": "plain text", "annotations": {"audience": ["user"], "priority": 0.5}},
+                    {"type": "image", "data": TINY_PNG, "mimeType": "image/png"},
+                    {"type": "audio", "data": TINY_WAV, "mimeType": "audio/wav"},
+                    {"type": "resource_link", "uri": "test://static-text", "name": "static-text", "mimeType": "text/plain"},
+                    {"type": "resource", "resource": {"uri": "test://embedded", "mimeType": "text/plain", "text": "embedded text"}},
+                    {"type": "resource", "resource": {"uri": "test://embedded-blob", "mimeType": "application/octet-stream", "blob": "AAEC"}}
+                ],
+                "_meta": {"fixture/trace": "abc123"}
+            })),
             "invalid_params" => {
                 return Err(ErrorData::invalid_params(
                     "the arguments are wrong on purpose",

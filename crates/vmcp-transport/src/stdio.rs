@@ -26,6 +26,8 @@ pub struct ProcessGroup {
     child: Child,
     pgid: Pid,
     ended: bool,
+    /// The task copying stderr to the log; it ends when stderr closes.
+    stderr: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl ProcessGroup {
@@ -50,6 +52,15 @@ impl ProcessGroup {
                 .ok()?
                 .ok()?,
         };
+        // The leader is gone: let its last words reach the log (unless a grandchild holds
+        // stderr open).
+        if let Some(task) = self.stderr.as_mut()
+            && tokio::time::timeout(Duration::from_millis(300), task)
+                .await
+                .is_ok()
+        {
+            self.stderr = None;
+        }
         Some(match (status.code(), status.signal()) {
             (Some(code), _) => format!("the process exited with status {code}"),
             (None, Some(signal)) => format!("the process was killed by signal {signal}"),
@@ -126,7 +137,7 @@ pub fn spawn(
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
     let stderr_log = log.clone();
-    tokio::spawn(async move {
+    let stderr_task = tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             tracing::debug!(target: "vmcp::upstream::stderr", "{line}");
@@ -144,6 +155,7 @@ pub fn spawn(
         child,
         pgid: Pid::from_raw(pid as i32),
         ended: false,
+        stderr: Some(stderr_task),
     };
     Ok((transport, group))
 }
