@@ -6,16 +6,22 @@
 
 pub mod error;
 pub mod ids;
+pub mod ops;
 pub mod server;
 pub mod time;
 pub mod vmcp;
 
 pub use error::ValidationError;
+pub use ops::{
+    HiddenItem, PromptGetRequest, PromptList, PromptResult, ResourceContents, ResourceList,
+    ResourceReadRequest, ToolCallRequest, ToolList, ToolResult, UnavailableServer,
+};
 pub use server::{
     Capabilities, ConnectResponse, DisconnectResponse, McpServer, McpServerInput, ProtocolMode,
     ServerConfig, ServerInfo, ServerLogLine, ServerLogs, ServerStatus, TransportType,
 };
 pub use time::Timestamp;
 pub use vmcp::{
-    ImportServerEntry, Vmcp, VmcpExport, VmcpImport, VmcpInput, VmcpServerEntry, VmcpServerInput,
+    ImportServerEntry, Naming, Vmcp, VmcpExport, VmcpImport, VmcpInput, VmcpServerEntry,
+    VmcpServerInput,
 };

@@ -40,6 +40,62 @@ pub fn validate_vmcp_name(name: &str) -> Result<(), ValidationError> {
     }
 }
 
+/// How a vMCP names the tools and prompts of its servers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"prefix": true, "separator": "."}))]
+pub struct Naming {
+    /// Expose tools and prompts as `{server}{separator}{name}` (the default). Without a prefix,
+    /// a name that several servers offer goes to the server with the better priority, and the
+    /// others are reported as hidden in list responses.
+    #[serde(default = "yes")]
+    pub prefix: bool,
+    /// Between the server's name and the tool's: 1 to 3 of `.`, `_`, `-` (default `.`; use `_`
+    /// or `__` for clients that only accept `^[a-zA-Z0-9_-]{1,64}$`).
+    #[serde(default = "dot")]
+    pub separator: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn dot() -> String {
+    ".".to_string()
+}
+
+impl Default for Naming {
+    fn default() -> Self {
+        Self {
+            prefix: true,
+            separator: dot(),
+        }
+    }
+}
+
+impl Naming {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        let s = &self.separator;
+        if s.is_empty() || s.chars().count() > 3 || !s.chars().all(|c| matches!(c, '.' | '_' | '-'))
+        {
+            return Err(ValidationError::new(
+                "naming.separator",
+                format!("{s:?} is not a valid separator: use 1 to 3 of '.', '_', '-'"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The name a client sees for `name` of server `server`.
+    pub fn expose(&self, server: &str, name: &str) -> String {
+        if self.prefix {
+            format!("{server}{}{name}", self.separator)
+        } else {
+            name.to_string()
+        }
+    }
+}
+
 /// One member of a vMCP, as written in a create or update body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VmcpServerInput {
@@ -69,6 +125,9 @@ pub struct VmcpInput {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub active_config: Option<Map<String, Value>>,
+    /// How tools and prompts are named; omitted: `{"prefix": true, "separator": "."}`.
+    #[serde(default)]
+    pub naming: Option<Naming>,
 }
 
 /// A vMCP member after defaults are applied.
@@ -83,6 +142,9 @@ impl VmcpInput {
     pub fn validate(&self) -> Result<Vec<Membership>, ValidationError> {
         validate_vmcp_name(&self.name)?;
         validate_description(self.description.as_deref())?;
+        if let Some(n) = &self.naming {
+            n.validate()?;
+        }
         let mut members: Vec<Membership> = Vec::with_capacity(self.mcp_servers.len());
         for (i, m) in self.mcp_servers.iter().enumerate() {
             if !crate::ids::is_id(crate::ids::SERVER_PREFIX, &m.server_id) {
@@ -133,6 +195,7 @@ pub struct Vmcp {
     pub mcp_servers: Vec<VmcpServerEntry>,
     #[schema(value_type = Object)]
     pub active_config: Map<String, Value>,
+    pub naming: Naming,
     #[serde(with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -155,6 +218,8 @@ pub struct VmcpExport {
     pub mcp_servers: Vec<ExportedServer>,
     #[schema(value_type = Object)]
     pub active_config: Map<String, Value>,
+    #[serde(default)]
+    pub naming: Naming,
 }
 
 /// A server definition inside an export document.
@@ -196,6 +261,8 @@ pub struct VmcpImport {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub active_config: Option<Map<String, Value>>,
+    #[serde(default)]
+    pub naming: Option<Naming>,
 }
 
 /// One member of an imported vMCP (see `VmcpImport`).
@@ -245,6 +312,9 @@ impl VmcpImport {
         }
         validate_vmcp_name(&self.name)?;
         validate_description(self.description.as_deref())?;
+        if let Some(n) = &self.naming {
+            n.validate()?;
+        }
         let mut out = Vec::with_capacity(self.mcp_servers.len());
         for (i, e) in self.mcp_servers.iter().enumerate() {
             let priority = e.priority.unwrap_or(i as i32 + 1);

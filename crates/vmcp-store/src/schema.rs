@@ -23,6 +23,7 @@ diesel::table! {
         active_config -> Text,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        naming -> Text,
     }
 }
 

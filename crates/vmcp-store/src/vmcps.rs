@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde_json::{Map, Value};
 use vmcp_domain::vmcp::{ImportMember, Membership};
 use vmcp_domain::{
-    McpServer, ValidationError, Vmcp, VmcpImport, VmcpInput, VmcpServerEntry, ids, time,
+    McpServer, Naming, ValidationError, Vmcp, VmcpImport, VmcpInput, VmcpServerEntry, ids, time,
 };
 
 use crate::schema::{mcp_servers, vmcp_servers, vmcps};
@@ -22,6 +22,7 @@ struct VmcpRow {
     active_config: String,
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
+    naming: String,
 }
 
 impl VmcpRow {
@@ -33,7 +34,14 @@ impl VmcpRow {
                     self.id
                 ))
             })?;
+        let naming: Naming = serde_json::from_str(&self.naming).map_err(|e| {
+            StoreError::Config(format!(
+                "stored vMCP {} has unreadable naming settings: {e}",
+                self.id
+            ))
+        })?;
         Ok(Vmcp {
+            naming,
             vmcp_id: self.id,
             name: self.name,
             description: self.description,
@@ -50,6 +58,7 @@ struct VmcpFields<'a> {
     name: &'a str,
     description: &'a str,
     active_config: String,
+    naming: String,
 }
 
 fn name_taken(name: &str) -> StoreError {
@@ -161,6 +170,7 @@ fn insert(conn: &mut DbConnection, fields: &VmcpFields, members: &[Membership]) 
             vmcps::name.eq(fields.name),
             vmcps::description.eq(fields.description),
             vmcps::active_config.eq(&fields.active_config),
+            vmcps::naming.eq(&fields.naming),
             vmcps::created_at.eq(now),
             vmcps::updated_at.eq(now),
         ))
@@ -168,6 +178,10 @@ fn insert(conn: &mut DbConnection, fields: &VmcpFields, members: &[Membership]) 
         .map_err(map_unique(fields.name))?;
     insert_members(conn, &id, members)?;
     get(conn, &id)
+}
+
+fn naming_text(naming: &Option<Naming>) -> String {
+    serde_json::to_string(&naming.clone().unwrap_or_default()).expect("naming serializes")
 }
 
 fn config_text(config: &Option<Map<String, Value>>) -> String {
@@ -213,6 +227,7 @@ impl Store {
             name: &input.name,
             description: input.description.as_deref().unwrap_or(""),
             active_config: config_text(&input.active_config),
+            naming: naming_text(&input.naming),
         };
         self.write(|conn| insert(conn, &fields, members))
     }
@@ -228,6 +243,7 @@ impl Store {
                     vmcps::name.eq(&input.name),
                     vmcps::description.eq(input.description.as_deref().unwrap_or("")),
                     vmcps::active_config.eq(config_text(&input.active_config)),
+                    vmcps::naming.eq(naming_text(&input.naming)),
                     vmcps::updated_at.eq(time::now().naive_utc()),
                 ))
                 .execute(conn)
@@ -319,6 +335,7 @@ impl Store {
                 name: &doc.name,
                 description: doc.description.as_deref().unwrap_or(""),
                 active_config: config_text(&doc.active_config),
+                naming: naming_text(&doc.naming),
             };
             insert(conn, &fields, &members)
         })
