@@ -4,12 +4,20 @@
 //! Architecture invariant: this crate knows nothing of HTTP. It speaks in domain types and
 //! `GatewayError`s; the HTTP layer only maps them to statuses and bodies.
 
+pub mod aggregate;
 mod error;
 pub mod events;
 mod manage;
+mod ops;
 pub mod supervisor;
+mod uri_template;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use aggregate::VmcpEntry;
+pub use uri_template::UriTemplate;
+use vmcp_domain::Vmcp;
 
 pub use error::{ErrorKind, GatewayError};
 pub use events::GatewayEvent;
@@ -30,6 +38,8 @@ pub struct GatewayOptions {
 pub struct Gateway {
     store: Store,
     supervisor: Supervisor,
+    /// Every vMCP's definition, by id, so that no call waits on the database.
+    vmcps: RwLock<HashMap<String, Arc<VmcpEntry>>>,
 }
 
 impl Gateway {
@@ -52,7 +62,37 @@ impl Gateway {
                 supervisor.start(&slot);
             }
         }
-        Ok(Arc::new(Self { store, supervisor }))
+        let vmcps = store
+            .list_vmcps()?
+            .into_iter()
+            .map(|v| (v.vmcp_id.clone(), Arc::new(VmcpEntry::new(v))))
+            .collect();
+        Ok(Arc::new(Self {
+            store,
+            supervisor,
+            vmcps: RwLock::new(vmcps),
+        }))
+    }
+
+    /// Keeps the runtime's copy of a vMCP (after a create, update or import).
+    pub(crate) fn cache_vmcp(&self, vmcp: &Vmcp) {
+        self.vmcps
+            .write()
+            .expect("vmcps lock")
+            .insert(vmcp.vmcp_id.clone(), Arc::new(VmcpEntry::new(vmcp.clone())));
+    }
+
+    pub(crate) fn forget_vmcp(&self, id: &str) {
+        self.vmcps.write().expect("vmcps lock").remove(id);
+    }
+
+    /// A vMCP by id, or by name.
+    pub fn vmcp_entry(&self, id_or_name: &str) -> Option<Arc<VmcpEntry>> {
+        let vmcps = self.vmcps.read().expect("vmcps lock");
+        vmcps
+            .get(id_or_name)
+            .cloned()
+            .or_else(|| vmcps.values().find(|e| e.vmcp.name == id_or_name).cloned())
     }
 
     pub fn store(&self) -> &Store {

@@ -165,20 +165,28 @@ impl Gateway {
 
     pub async fn create_vmcp(&self, input: VmcpInput) -> Result<Vmcp> {
         let members = input.validate()?;
-        self.db(move |s| s.create_vmcp(&input, &members)).await
+        let vmcp = self.db(move |s| s.create_vmcp(&input, &members)).await?;
+        self.cache_vmcp(&vmcp);
+        Ok(vmcp)
     }
 
     pub async fn update_vmcp(&self, id: &str, input: VmcpInput) -> Result<Vmcp> {
         check_id(ids::VMCP_PREFIX, "vMCP", id)?;
         let members = input.validate()?;
         let id = id.to_string();
-        self.db(move |s| s.update_vmcp(&id, &input, &members)).await
+        let vmcp = self
+            .db(move |s| s.update_vmcp(&id, &input, &members))
+            .await?;
+        self.cache_vmcp(&vmcp);
+        Ok(vmcp)
     }
 
     pub async fn delete_vmcp(&self, id: &str) -> Result<Vmcp> {
         check_id(ids::VMCP_PREFIX, "vMCP", id)?;
         let id = id.to_string();
-        self.db(move |s| s.delete_vmcp(&id)).await
+        let vmcp = self.db(move |s| s.delete_vmcp(&id)).await?;
+        self.forget_vmcp(&vmcp.vmcp_id);
+        Ok(vmcp)
     }
 
     /// A self-contained document of the vMCP and its servers' definitions.
@@ -204,11 +212,25 @@ impl Gateway {
             description: vmcp.description,
             mcp_servers,
             active_config: vmcp.active_config,
+            naming: vmcp.naming,
         })
     }
 
     pub async fn import_vmcp(&self, doc: VmcpImport) -> Result<Vmcp> {
         let plan = doc.validate()?;
-        self.db(move |s| s.import_vmcp(&doc, &plan)).await
+        let (vmcp, servers) = self
+            .db(move |s| {
+                let vmcp = s.import_vmcp(&doc, &plan)?;
+                Ok((vmcp, s.list_servers()?))
+            })
+            .await?;
+        // The import may have created servers.
+        for server in &servers {
+            if self.supervisor.slot(&server.server_id).is_none() {
+                self.supervisor.upsert(server);
+            }
+        }
+        self.cache_vmcp(&vmcp);
+        Ok(vmcp)
     }
 }

@@ -1,0 +1,359 @@
+//! The protocol operations of a vMCP: list and call tools, list and read resources, list and get
+//! prompts, routed through the aggregate to the member servers' shared connections.
+//!
+//! Lists come from the aggregate cache. A call looks its name up (O(1)), waits for the server's
+//! connection if it is still being made, and sends the request with the server's timeout;
+//! dropping the call's future (an HTTP client that went away) cancels the upstream request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use rmcp::ServiceError;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ErrorCode, GetPromptRequestParams, GetPromptResult,
+    JsonObject, ReadResourceRequestParams, ReadResourceResult,
+};
+use rmcp::service::Peer;
+use serde_json::{Map, Value};
+use vmcp_domain::{PromptList, ResourceList, ServerStatus, ToolList, ids};
+
+use crate::aggregate::{Aggregate, VmcpEntry};
+use crate::supervisor::Slot;
+use crate::{ErrorKind, Gateway, GatewayError, Result};
+
+/// The longest an operation waits for member servers that are being connected on demand.
+pub const ON_DEMAND_CONNECT_WAIT: Duration = Duration::from_secs(30);
+
+impl Gateway {
+    /// The runtime entry of a vMCP addressed by id (REST paths).
+    fn entry_by_id(&self, id: &str) -> Result<Arc<VmcpEntry>> {
+        if !ids::is_id(ids::VMCP_PREFIX, id) {
+            return Err(GatewayError::bad_request(format!(
+                "{id:?} is not a valid vMCP id: vMCP ids look like vmcp_0123456789abcdef"
+            )));
+        }
+        self.vmcp_entry(id).ok_or_else(|| {
+            GatewayError::new(
+                ErrorKind::NotFound,
+                "vMCP not found",
+                format!("no vMCP with id {id}"),
+            )
+        })
+    }
+
+    /// The aggregate of a vMCP after connecting, on demand, the members that are not connected
+    /// (bounded wait). Members that fail stay out of the lists and are reported unavailable.
+    pub async fn prepared_aggregate(&self, entry: &VmcpEntry) -> Arc<Aggregate> {
+        let pending: Vec<Arc<Slot>> = entry
+            .members(&self.supervisor)
+            .into_iter()
+            .filter(|s| {
+                matches!(
+                    s.state().status,
+                    ServerStatus::Disconnected | ServerStatus::Connecting
+                )
+            })
+            .collect();
+        if !pending.is_empty() {
+            join_all(pending.iter().map(|slot| {
+                tokio::time::timeout(ON_DEMAND_CONNECT_WAIT, self.supervisor.connect(slot))
+            }))
+            .await;
+        }
+        entry.aggregate(&self.supervisor)
+    }
+
+    pub async fn list_tools(&self, vmcp_id: &str) -> Result<Arc<ToolList>> {
+        let entry = self.entry_by_id(vmcp_id)?;
+        Ok(self.prepared_aggregate(&entry).await.tool_list.clone())
+    }
+
+    pub async fn list_resources(&self, vmcp_id: &str) -> Result<Arc<ResourceList>> {
+        let entry = self.entry_by_id(vmcp_id)?;
+        Ok(self.prepared_aggregate(&entry).await.resource_list.clone())
+    }
+
+    pub async fn list_prompts(&self, vmcp_id: &str) -> Result<Arc<PromptList>> {
+        let entry = self.entry_by_id(vmcp_id)?;
+        Ok(self.prepared_aggregate(&entry).await.prompt_list.clone())
+    }
+
+    /// Calls a tool of a vMCP by its exposed name. A tool error (`isError`) is a result, not
+    /// an error.
+    pub async fn call_tool(
+        &self,
+        vmcp_id: &str,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<CallToolResult> {
+        let entry = self.entry_by_id(vmcp_id)?;
+        self.call_tool_in(&entry, name, arguments).await
+    }
+
+    pub async fn call_tool_in(
+        &self,
+        entry: &VmcpEntry,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<CallToolResult> {
+        let aggregate = self.aggregate_with(entry, |a| a.tool(name).is_some()).await;
+        let Some(route) = aggregate.tool(name) else {
+            return Err(not_found("tool", name, &entry.vmcp.name, &aggregate));
+        };
+        let (slot, peer) = self.peer_of(&route.server_id).await?;
+        let mut params = CallToolRequestParams::new(route.name.clone());
+        params.arguments = Some(arguments.unwrap_or_default());
+        let timeout = slot.timeout();
+        match tokio::time::timeout(timeout, peer.call_tool(params)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(upstream_error(&slot, "tools/call", &route.name, e)),
+            Err(_) => Err(timed_out(&slot, "tools/call", &route.name, timeout)),
+        }
+    }
+
+    /// Reads a resource of a vMCP by URI.
+    pub async fn read_resource(&self, vmcp_id: &str, uri: &str) -> Result<ReadResourceResult> {
+        let entry = self.entry_by_id(vmcp_id)?;
+        self.read_resource_in(&entry, uri).await
+    }
+
+    pub async fn read_resource_in(
+        &self,
+        entry: &VmcpEntry,
+        uri: &str,
+    ) -> Result<ReadResourceResult> {
+        let aggregate = self
+            .aggregate_with(entry, |a| a.resource_owner(uri).is_some())
+            .await;
+        let Some(owner) = aggregate.resource_owner(uri) else {
+            return Err(GatewayError::new(
+                ErrorKind::NotFound,
+                "resource not found",
+                format!(
+                    "no server of vMCP {:?} lists {uri:?} or has a resource template that matches it{}",
+                    entry.vmcp.name,
+                    unavailable_note(&aggregate)
+                ),
+            ));
+        };
+        let (slot, peer) = self.peer_of(owner).await?;
+        let timeout = slot.timeout();
+        let params = ReadResourceRequestParams::new(uri);
+        match tokio::time::timeout(timeout, peer.read_resource(params)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(upstream_error(&slot, "resources/read", uri, e)),
+            Err(_) => Err(timed_out(&slot, "resources/read", uri, timeout)),
+        }
+    }
+
+    /// Renders a prompt of a vMCP by its exposed name.
+    pub async fn get_prompt(
+        &self,
+        vmcp_id: &str,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<GetPromptResult> {
+        let entry = self.entry_by_id(vmcp_id)?;
+        self.get_prompt_in(&entry, name, arguments).await
+    }
+
+    pub async fn get_prompt_in(
+        &self,
+        entry: &VmcpEntry,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<GetPromptResult> {
+        let arguments = prompt_arguments(arguments)?;
+        let aggregate = self
+            .aggregate_with(entry, |a| a.prompt(name).is_some())
+            .await;
+        let Some(route) = aggregate.prompt(name) else {
+            return Err(not_found("prompt", name, &entry.vmcp.name, &aggregate));
+        };
+        let (slot, peer) = self.peer_of(&route.server_id).await?;
+        let mut params = GetPromptRequestParams::new(route.name.clone());
+        params.arguments = arguments;
+        let timeout = slot.timeout();
+        match tokio::time::timeout(timeout, peer.get_prompt(params)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(upstream_error(&slot, "prompts/get", &route.name, e)),
+            Err(_) => Err(timed_out(&slot, "prompts/get", &route.name, timeout)),
+        }
+    }
+
+    /// The cached aggregate when it has what the caller looks for; otherwise the aggregate
+    /// after connecting the members that are not connected yet.
+    async fn aggregate_with(
+        &self,
+        entry: &VmcpEntry,
+        found: impl Fn(&Aggregate) -> bool,
+    ) -> Arc<Aggregate> {
+        let aggregate = entry.aggregate(&self.supervisor);
+        if found(&aggregate) {
+            return aggregate;
+        }
+        self.prepared_aggregate(entry).await
+    }
+
+    /// The live connection of a server, waiting for it when it is being (re)connected.
+    async fn peer_of(&self, server_id: &str) -> Result<(Arc<Slot>, Peer<rmcp::RoleClient>)> {
+        let slot = self.supervisor.slot(server_id).ok_or_else(|| {
+            GatewayError::internal(format!("server {server_id} is not registered"))
+        })?;
+        if let Some(live) = slot.live() {
+            return Ok((slot.clone(), live.peer));
+        }
+        let state = match slot.state().status {
+            ServerStatus::Disconnected | ServerStatus::Connecting => {
+                tokio::time::timeout(ON_DEMAND_CONNECT_WAIT, self.supervisor.connect(&slot))
+                    .await
+                    .unwrap_or_else(|_| slot.state())
+            }
+            _ => slot.state(),
+        };
+        match state.live {
+            Some(live) => Ok((slot, live.peer)),
+            None => Err(GatewayError::new(
+                ErrorKind::Upstream,
+                "MCP server unavailable",
+                format!(
+                    "{} is {}: {}",
+                    slot.name(),
+                    status_word(state.status),
+                    state
+                        .last_error
+                        .unwrap_or_else(|| "no connection yet".to_string())
+                ),
+            )),
+        }
+    }
+}
+
+fn status_word(status: ServerStatus) -> &'static str {
+    match status {
+        ServerStatus::Connected => "connected",
+        ServerStatus::Connecting => "still connecting",
+        ServerStatus::Disconnected => "disconnected",
+        ServerStatus::Error => "failing",
+    }
+}
+
+fn unavailable_note(aggregate: &Aggregate) -> String {
+    let down = aggregate.unavailable();
+    if down.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = down.iter().map(|u| u.name.as_str()).collect();
+        format!(
+            " (unavailable, so not searched: {}; see their last_error)",
+            names.join(", ")
+        )
+    }
+}
+
+fn not_found(what: &str, name: &str, vmcp: &str, aggregate: &Aggregate) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::NotFound,
+        format!("{what} not found"),
+        format!(
+            "vMCP {vmcp:?} has no {what} named {name:?}{}; list them with GET /api/vmcps/{{vmcp_id}}/{what}s",
+            unavailable_note(aggregate)
+        ),
+    )
+}
+
+fn timed_out(slot: &Slot, method: &str, target: &str, timeout: Duration) -> GatewayError {
+    GatewayError::new(
+        ErrorKind::Timeout,
+        "MCP server timed out",
+        format!(
+            "{} did not answer {method} ({target}) within {} s (its timeout_seconds); the request was cancelled",
+            slot.name(),
+            timeout.as_secs_f64()
+        ),
+    )
+}
+
+/// Maps an upstream failure to the error a client sees.
+fn upstream_error(slot: &Slot, method: &str, target: &str, e: ServiceError) -> GatewayError {
+    let server = slot.name();
+    match e {
+        ServiceError::McpError(data) => {
+            let message = data.message.to_string();
+            let lower = message.to_lowercase();
+            if data.code == ErrorCode::RESOURCE_NOT_FOUND
+                || (data.code == ErrorCode::INVALID_PARAMS
+                    && (lower.contains("not found") || lower.contains("unknown")))
+            {
+                GatewayError::new(
+                    ErrorKind::NotFound,
+                    "not found upstream",
+                    format!("{server} answered {method} ({target}): {message}"),
+                )
+            } else if data.code == ErrorCode::INVALID_PARAMS {
+                GatewayError::new(
+                    ErrorKind::BadRequest,
+                    "invalid arguments",
+                    format!("{server} rejected {method} ({target}): {message}"),
+                )
+            } else if data.code == ErrorCode::METHOD_NOT_FOUND {
+                GatewayError::new(
+                    ErrorKind::NotFound,
+                    "not supported upstream",
+                    format!("{server} does not support {method}: {message}"),
+                )
+            } else {
+                GatewayError::new(
+                    ErrorKind::Upstream,
+                    "MCP server error",
+                    format!(
+                        "{server} failed {method} ({target}) with error {}: {message}",
+                        data.code.0
+                    ),
+                )
+            }
+        }
+        ServiceError::Timeout { timeout } => timed_out(slot, method, target, timeout),
+        e @ (ServiceError::TransportClosed | ServiceError::TransportSend(_)) => {
+            slot.suspect();
+            GatewayError::new(
+                ErrorKind::Upstream,
+                "MCP server connection lost",
+                format!("{server} did not answer {method} ({target}): {e}; reconnecting"),
+            )
+        }
+        other => GatewayError::new(
+            ErrorKind::Upstream,
+            "MCP server error",
+            format!("{server} failed {method} ({target}): {other}"),
+        ),
+    }
+}
+
+/// MCP prompt arguments are strings: numbers and booleans are turned into their text.
+fn prompt_arguments(arguments: Option<Map<String, Value>>) -> Result<Option<JsonObject>> {
+    let Some(arguments) = arguments else {
+        return Ok(None);
+    };
+    let mut out = JsonObject::new();
+    for (k, v) in arguments {
+        let text = match v {
+            Value::String(s) => s,
+            Value::Number(n) => n.to_string(),
+            Value::Bool(b) => b.to_string(),
+            other => {
+                return Err(GatewayError::bad_request(format!(
+                    "arguments.{k}: prompt arguments are strings, not {}",
+                    match other {
+                        Value::Null => "null",
+                        Value::Array(_) => "arrays",
+                        _ => "objects",
+                    }
+                )));
+            }
+        };
+        out.insert(k, Value::String(text));
+    }
+    Ok(Some(out))
+}
