@@ -5,6 +5,7 @@
 //! results and errors; no business rule lives here. The OpenAPI document is generated from the
 //! same registration as the server's routes (`register`), so the two cannot drift.
 
+mod client_gone;
 pub mod error;
 pub mod json;
 pub mod routes;
@@ -43,6 +44,7 @@ pub struct AppState {
     servers((url = "http://localhost:8000", description = "A local vMCP")),
     tags(
         (name = "vmcps", description = "Virtual MCP servers (vMCPs): groups of MCP servers with priorities and configuration"),
+        (name = "vmcp operations", description = "A vMCP used as one MCP server: its merged tools, resources and prompts"),
         (name = "mcp_servers", description = "Registered MCP servers (stdio, SSE, streamable HTTP)"),
         (name = "system", description = "Health"),
     )
@@ -59,7 +61,7 @@ where
             InitError = (),
         >,
 {
-    use routes::{servers, system, vmcps};
+    use routes::{operations, servers, system, vmcps};
     app.service(
         scope::scope("/api")
             .service(vmcps::list_vmcps)
@@ -69,6 +71,12 @@ where
             .service(vmcps::update_vmcp)
             .service(vmcps::delete_vmcp)
             .service(vmcps::export_vmcp)
+            .service(operations::list_tools)
+            .service(operations::call_tool)
+            .service(operations::list_resources)
+            .service(operations::read_resource)
+            .service(operations::list_prompts)
+            .service(operations::get_prompt)
             .service(servers::list_servers)
             .service(servers::create_server)
             .service(servers::get_server)
@@ -170,7 +178,9 @@ pub struct Bound {
 
 /// Binds the API to `addr` (`host:port`; port 0 picks a free one).
 pub fn bind(state: AppState, addr: &str, workers: Option<usize>) -> std::io::Result<Bound> {
-    let mut server = HttpServer::new(move || app(state.clone())).shutdown_timeout(10);
+    let mut server = HttpServer::new(move || app(state.clone()))
+        .on_connect(client_gone::on_connect)
+        .shutdown_timeout(10);
     if let Some(n) = workers {
         server = server.workers(n);
     }

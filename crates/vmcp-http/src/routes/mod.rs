@@ -1,3 +1,4 @@
+pub mod operations;
 pub mod servers;
 pub mod system;
 pub mod vmcps;

@@ -4,4 +4,5 @@ mod connections;
 mod errors;
 mod management;
 mod openapi;
+mod operations;
 mod support;

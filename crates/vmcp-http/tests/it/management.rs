@@ -91,6 +91,7 @@ async fn walkthrough(app: &TestApp) {
             "description",
             "mcp_servers",
             "active_config",
+            "naming",
             "created_at",
             "updated_at"
         ]
@@ -137,7 +138,8 @@ async fn walkthrough(app: &TestApp) {
                 "config": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-github"]},
                 "priority": 1
             }],
-            "active_config": {"api_key": "value"}
+            "active_config": {"api_key": "value"},
+            "naming": {"prefix": true, "separator": "."}
         })
     );
 

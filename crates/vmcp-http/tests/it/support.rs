@@ -9,6 +9,7 @@ pub struct TestApp {
     pub base: String,
     client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
+    pub gateway: std::sync::Arc<Gateway>,
     pub db: TestDatabase,
 }
 
@@ -27,7 +28,9 @@ impl TestApp {
             tokio::runtime::Handle::current(),
         )
         .expect("gateway");
-        let state = AppState { gateway };
+        let state = AppState {
+            gateway: gateway.clone(),
+        };
         let bound = vmcp_http::bind(state, "127.0.0.1:0", Some(1)).expect("bind");
         let base = format!("http://{}", bound.addrs[0]);
         let handle = bound.server.handle();
@@ -36,6 +39,7 @@ impl TestApp {
             base,
             client: reqwest::Client::new(),
             handle,
+            gateway,
             db,
         }
     }
@@ -126,8 +130,29 @@ impl TestApp {
         r.body["server_id"].as_str().unwrap().to_string()
     }
 
+    /// Registers a server with any transport and config, and returns its id.
+    pub async fn add_server(&self, name: &str, transport: &str, config: Value) -> String {
+        let r = self
+            .post(
+                "/api/mcp-servers",
+                serde_json::json!({"name": name, "transport_type": transport, "config": config}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["server_id"].as_str().unwrap().to_string()
+    }
+
+    /// Creates a vMCP from a body and returns its id.
+    pub async fn add_vmcp(&self, body: Value) -> String {
+        let r = self.post("/api/vmcps", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        r.body["vmcp_id"].as_str().unwrap().to_string()
+    }
+
+    /// Stops the HTTP server, then the gateway's connections (and their processes).
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        self.gateway.shutdown().await;
     }
 }
 
