@@ -1,5 +1,6 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
+mod interop;
 mod sdk;
 #[cfg(test)]
 mod tidy;
@@ -12,6 +13,8 @@ usage: cargo xtask <task>
 
 tasks:
   openapi     write openapi.yaml from the code (a test fails when it is stale)
+  interop     run vMCP against servers nobody here wrote: npm server-everything over stdio
+              (npx), SSE and streamable HTTP, and a Python SDK server; no process may leak
   sdk         generate a Python client from openapi.yaml (openapi-python-client, warnings are
               errors) and drive every endpoint of a running server through it
 ";
@@ -21,6 +24,7 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("openapi") => openapi(),
         Some("sdk") => sdk::run(),
+        Some("interop") => interop::run(),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

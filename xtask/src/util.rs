@@ -84,6 +84,42 @@ pub fn python_venv(name: &str, requirements: &[&str]) -> anyhow::Result<PathBuf>
     Ok(dir)
 }
 
+/// npm packages installed (pinned) in a directory under the tools dir; returns the directory
+/// (binaries in `node_modules/.bin`).
+pub fn npm_packages(name: &str, packages: &[&str]) -> anyhow::Result<PathBuf> {
+    let dir = tools_dir().join(name);
+    let marker = dir.join("packages.installed");
+    let wanted = packages.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(dir);
+    }
+    eprintln!(
+        "installing npm packages in {}: {}",
+        dir.display(),
+        packages.join(" ")
+    );
+    std::fs::create_dir_all(&dir)?;
+    if !dir.join("package.json").exists() {
+        std::fs::write(dir.join("package.json"), "{\"private\": true}\n")?;
+    }
+    run(Command::new("npm")
+        .current_dir(&dir)
+        .args(["install", "--no-audit", "--no-fund", "--silent"])
+        .args(packages))?;
+    std::fs::write(&marker, wanted)?;
+    Ok(dir)
+}
+
+/// An empty scratch directory under the target dir, for one run of a task.
+pub fn scratch_dir(task: &str) -> anyhow::Result<PathBuf> {
+    let dir = target_dir()
+        .join("xtask")
+        .join(format!("{task}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 /// A `vmcp` server process on a free loopback port, killed when dropped.
 pub struct VmcpProcess {
     child: Child,
@@ -136,6 +172,12 @@ impl VmcpProcess {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl VmcpProcess {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 

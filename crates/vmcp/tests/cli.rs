@@ -171,3 +171,86 @@ fn a_bad_database_url_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn sigterm_ends_every_upstream_process_and_they_reconnect_on_the_next_start() {
+    let db = TestDatabase::sqlite();
+    let start = || {
+        Running::start(
+            &["--bind", "127.0.0.1:0"],
+            &[("VMCP_DATABASE_URL", db.url())],
+        )
+    };
+    let mut vmcp = start();
+    let base = vmcp.base();
+    let client = reqwest::blocking::Client::new();
+    let mut pgids = Vec::new();
+    for name in ["one", "two"] {
+        let r: serde_json::Value = client
+            .post(format!("{base}/api/mcp-servers"))
+            .json(&serde_json::json!({"name": name, "transport_type": "stdio",
+                                      "config": vmcp_fixture::harness::stdio_config(name, &[])}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let id = r["server_id"].as_str().unwrap().to_string();
+        let r = client
+            .post(format!("{base}/api/mcp-servers/{id}/connect"))
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let vmcp: serde_json::Value = client
+            .post(format!("{base}/api/vmcps"))
+            .json(&serde_json::json!({"name": format!("v-{name}"), "mcp_servers": [{"server_id": id}]}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let result: serde_json::Value = client
+            .post(format!(
+                "{base}/api/vmcps/{}/tools/call",
+                vmcp["vmcp_id"].as_str().unwrap()
+            ))
+            .json(&serde_json::json!({"name": format!("{name}.whoami")}))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        pgids.push(result["structuredContent"]["pid"].as_u64().unwrap() as u32);
+    }
+    assert_eq!(
+        vmcp_fixture::harness::processes_in_groups(&pgids).len(),
+        2,
+        "both servers run"
+    );
+    assert!(vmcp.terminate().success());
+    let left = vmcp_fixture::harness::wait_groups_gone(&pgids, Duration::from_secs(5));
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // They were connected: the next start connects them again.
+    let mut vmcp = start();
+    let base = vmcp.base();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let servers: serde_json::Value = reqwest::blocking::get(format!("{base}/api/mcp-servers"))
+            .unwrap()
+            .json()
+            .unwrap();
+        let statuses: Vec<&str> = servers
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"].as_str().unwrap())
+            .collect();
+        if statuses == ["connected", "connected"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reconnected: {statuses:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(vmcp.terminate().success());
+}
