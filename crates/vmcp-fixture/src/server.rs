@@ -176,6 +176,12 @@ impl Fixture {
                 &[],
             ),
             tool(
+                "test_sampling",
+                "Asks the client to sample an LLM (sampling/createMessage) and returns its answer",
+                json!({"prompt": {"type": "string", "description": "The prompt to send"}}),
+                &["prompt"],
+            ),
+            tool(
                 "content",
                 "Answers with one content block of every type, and _meta",
                 json!({}),
@@ -252,6 +258,25 @@ impl Fixture {
                 error_result("cancelled")
             }
             "fail" => error_result("this tool always fails"),
+            "test_sampling" => {
+                let prompt = arg_str("prompt");
+                let answer = ask(
+                    &context.peer,
+                    "sampling/createMessage",
+                    json!({
+                        "messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                        "maxTokens": 100
+                    }),
+                )
+                .await;
+                match answer {
+                    Ok(v) => {
+                        let text = v["content"]["text"].as_str().unwrap_or("").to_string();
+                        text_result(format!("LLM response: {text}"))
+                    }
+                    Err(e) => error_result(format!("sampling failed: {e}")),
+                }
+            }
             "content" => from_json(json!({
                 "content": [
                     {"type": "text", "text": "plain text", "annotations": {"audience": ["user"], "priority": 0.5}},

@@ -35,4 +35,14 @@ pub enum GatewayEvent {
     CatalogChanged { server_id: String },
     /// A subscribed resource changed on a server.
     ResourceUpdated { server_id: String, uri: String },
+    /// A server sent a log message (`notifications/message`): `level` (MCP's names), `logger`,
+    /// `data`.
+    Log {
+        server_id: String,
+        level: String,
+        logger: Option<String>,
+        data: serde_json::Value,
+    },
+    /// A vMCP was created, updated or deleted.
+    VmcpChanged { vmcp_id: String },
 }

@@ -9,6 +9,8 @@ mod error;
 pub mod events;
 mod manage;
 mod ops;
+pub mod relay;
+pub mod session;
 pub mod supervisor;
 mod uri_template;
 
@@ -16,6 +18,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aggregate::VmcpEntry;
+pub use ops::{ON_DEMAND_CONNECT_WAIT, SessionCall};
 pub use uri_template::UriTemplate;
 use vmcp_domain::Vmcp;
 
@@ -40,6 +43,8 @@ pub struct Gateway {
     supervisor: Supervisor,
     /// Every vMCP's definition, by id, so that no call waits on the database.
     vmcps: RwLock<HashMap<String, Arc<VmcpEntry>>>,
+    /// Open MCP client sessions.
+    pub sessions: session::Sessions,
 }
 
 impl Gateway {
@@ -71,6 +76,7 @@ impl Gateway {
             store,
             supervisor,
             vmcps: RwLock::new(vmcps),
+            sessions: session::Sessions::default(),
         }))
     }
 
@@ -80,10 +86,16 @@ impl Gateway {
             .write()
             .expect("vmcps lock")
             .insert(vmcp.vmcp_id.clone(), Arc::new(VmcpEntry::new(vmcp.clone())));
+        self.supervisor.publish(GatewayEvent::VmcpChanged {
+            vmcp_id: vmcp.vmcp_id.clone(),
+        });
     }
 
     pub(crate) fn forget_vmcp(&self, id: &str) {
         self.vmcps.write().expect("vmcps lock").remove(id);
+        self.supervisor.publish(GatewayEvent::VmcpChanged {
+            vmcp_id: id.to_string(),
+        });
     }
 
     /// A vMCP by id, or by name.

@@ -11,10 +11,12 @@ use std::time::Duration;
 use futures::future::join_all;
 use rmcp::ServiceError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ErrorCode, GetPromptRequestParams, GetPromptResult,
-    JsonObject, ReadResourceRequestParams, ReadResourceResult,
+    CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest, ErrorCode,
+    GetPromptRequestParams, GetPromptResult, JsonObject, ProgressToken, ReadResourceRequestParams,
+    ReadResourceResult, RequestId, ServerResult,
 };
 use rmcp::service::Peer;
+use rmcp::service::PeerRequestOptions;
 use serde_json::{Map, Value};
 use vmcp_domain::{PromptList, ResourceList, ServerStatus, ToolList, ids};
 
@@ -22,12 +24,44 @@ use crate::aggregate::{Aggregate, VmcpEntry};
 use crate::supervisor::Slot;
 use crate::{ErrorKind, Gateway, GatewayError, Result};
 
+/// The MCP client session a call comes from: where its progress notifications and its
+/// upstream's requests (sampling, elicitation, roots) go.
+pub struct SessionCall {
+    pub peer: Peer<rmcp::RoleServer>,
+    pub progress_token: Option<ProgressToken>,
+}
+
+/// Cancels an upstream request (`notifications/cancelled`) unless disarmed (`id = None`).
+struct CancelOnDrop {
+    peer: Peer<rmcp::RoleClient>,
+    id: Option<RequestId>,
+}
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let peer = self.peer.clone();
+        runtime.spawn(async move {
+            let param: CancelledNotificationParam = serde_json::from_value(
+                serde_json::json!({"requestId": id, "reason": "the caller gave up"}),
+            )
+            .expect("a cancelled notification");
+            let _ = peer.notify_cancelled(param).await;
+        });
+    }
+}
+
 /// The longest an operation waits for member servers that are being connected on demand.
 pub const ON_DEMAND_CONNECT_WAIT: Duration = Duration::from_secs(30);
 
 impl Gateway {
     /// The runtime entry of a vMCP addressed by id (REST paths).
-    fn entry_by_id(&self, id: &str) -> Result<Arc<VmcpEntry>> {
+    pub(crate) fn entry_by_id(&self, id: &str) -> Result<Arc<VmcpEntry>> {
         if !ids::is_id(ids::VMCP_PREFIX, id) {
             return Err(GatewayError::bad_request(format!(
                 "{id:?} is not a valid vMCP id: vMCP ids look like vmcp_0123456789abcdef"
@@ -88,7 +122,7 @@ impl Gateway {
         arguments: Option<Map<String, Value>>,
     ) -> Result<CallToolResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.call_tool_in(&entry, name, arguments).await
+        self.call_tool_in(&entry, name, arguments, None).await
     }
 
     pub async fn call_tool_in(
@@ -96,6 +130,7 @@ impl Gateway {
         entry: &VmcpEntry,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        session: Option<&SessionCall>,
     ) -> Result<CallToolResult> {
         let aggregate = self.aggregate_with(entry, |a| a.tool(name).is_some()).await;
         let Some(route) = aggregate.tool(name) else {
@@ -104,9 +139,39 @@ impl Gateway {
         let (slot, peer) = self.peer_of(&route.server_id).await?;
         let mut params = CallToolRequestParams::new(route.name.clone());
         params.arguments = Some(arguments.unwrap_or_default());
+        let mut relayed = session.map(|s| {
+            self.supervisor
+                .relay()
+                .begin(&slot.id, s.peer.clone(), s.progress_token.clone())
+        });
+        let request: ClientRequest =
+            serde_json::from_value(serde_json::json!({"method": "tools/call", "params": params}))
+                .map_err(|e| GatewayError::internal(format!("tools/call request: {e}")))?;
+        let handle = peer
+            .send_cancellable_request(request, PeerRequestOptions::no_options())
+            .await
+            .map_err(|e| upstream_error(&slot, "tools/call", &route.name, e))?;
+        if let Some(r) = relayed.as_mut() {
+            r.watch_progress(&handle.progress_token);
+        }
+        // Dropped before the answer (timeout, client gone): the upstream request is cancelled.
+        let mut abandoned = CancelOnDrop {
+            peer: peer.clone(),
+            id: Some(handle.id.clone()),
+        };
         let timeout = slot.timeout();
-        match tokio::time::timeout(timeout, peer.call_tool(params)).await {
-            Ok(Ok(result)) => Ok(result),
+        let outcome = tokio::time::timeout(timeout, handle.await_response()).await;
+        if outcome.is_ok() {
+            abandoned.id = None;
+        }
+        match outcome {
+            Ok(Ok(ServerResult::CallToolResult(result))) => Ok(result),
+            Ok(Ok(_)) => Err(upstream_error(
+                &slot,
+                "tools/call",
+                &route.name,
+                ServiceError::UnexpectedResponse,
+            )),
             Ok(Err(e)) => Err(upstream_error(&slot, "tools/call", &route.name, e)),
             Err(_) => Err(timed_out(&slot, "tools/call", &route.name, timeout)),
         }
@@ -197,7 +262,10 @@ impl Gateway {
     }
 
     /// The live connection of a server, waiting for it when it is being (re)connected.
-    async fn peer_of(&self, server_id: &str) -> Result<(Arc<Slot>, Peer<rmcp::RoleClient>)> {
+    pub(crate) async fn peer_of(
+        &self,
+        server_id: &str,
+    ) -> Result<(Arc<Slot>, Peer<rmcp::RoleClient>)> {
         let slot = self.supervisor.slot(server_id).ok_or_else(|| {
             GatewayError::internal(format!("server {server_id} is not registered"))
         })?;
@@ -263,7 +331,12 @@ fn not_found(what: &str, name: &str, vmcp: &str, aggregate: &Aggregate) -> Gatew
     )
 }
 
-fn timed_out(slot: &Slot, method: &str, target: &str, timeout: Duration) -> GatewayError {
+pub(crate) fn timed_out(
+    slot: &Slot,
+    method: &str,
+    target: &str,
+    timeout: Duration,
+) -> GatewayError {
     GatewayError::new(
         ErrorKind::Timeout,
         "MCP server timed out",
@@ -276,7 +349,12 @@ fn timed_out(slot: &Slot, method: &str, target: &str, timeout: Duration) -> Gate
 }
 
 /// Maps an upstream failure to the error a client sees.
-fn upstream_error(slot: &Slot, method: &str, target: &str, e: ServiceError) -> GatewayError {
+pub(crate) fn upstream_error(
+    slot: &Slot,
+    method: &str,
+    target: &str,
+    e: ServiceError,
+) -> GatewayError {
     let server = slot.name();
     match e {
         ServiceError::McpError(data) => {

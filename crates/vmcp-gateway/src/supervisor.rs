@@ -14,8 +14,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use rmcp::RoleClient;
 use rmcp::model::{
-    ClientRequest, ClientResult, ErrorCode, ErrorData, Prompt, Resource, ResourceTemplate,
-    ServerNotification, ServerPeerInfo, ServerRequest, Tool,
+    ClientRequest, ClientResult, ErrorData, Prompt, Resource, ResourceTemplate, ServerNotification,
+    ServerPeerInfo, ServerRequest, Tool,
 };
 use rmcp::service::{Peer, RequestContext};
 use tokio::runtime::Handle;
@@ -29,6 +29,7 @@ use vmcp_store::Store;
 use vmcp_transport::{LogBuffer, Upstream, UpstreamObserver};
 
 use crate::events::{GatewayEvent, ListKind};
+use crate::relay::Relay;
 
 /// Tunables of the supervisor.
 #[derive(Debug, Clone)]
@@ -168,6 +169,7 @@ impl Slot {
 
 pub(crate) struct Inner {
     slots: RwLock<HashMap<String, Arc<Slot>>>,
+    relay: Arc<Relay>,
     store: Store,
     runtime: Handle,
     events: broadcast::Sender<GatewayEvent>,
@@ -190,6 +192,7 @@ impl Supervisor {
         Self {
             inner: Arc::new(Inner {
                 slots: RwLock::new(HashMap::new()),
+                relay: Relay::new(&runtime),
                 store,
                 runtime,
                 events,
@@ -333,6 +336,15 @@ impl Supervisor {
         self.inner.events.subscribe()
     }
 
+    /// Publishes an event of the gateway's own (vMCP changes).
+    pub fn publish(&self, event: GatewayEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    pub fn relay(&self) -> &Arc<Relay> {
+        &self.inner.relay
+    }
+
     fn publish_status(&self, slot: &Slot) {
         publish_status(&self.inner, slot);
     }
@@ -350,8 +362,10 @@ fn publish_status(inner: &Inner, slot: &Slot) {
 /// Receives what an upstream sends on its own.
 struct Observer {
     server_id: String,
+    server_name: String,
     refresh: mpsc::UnboundedSender<ListKind>,
     events: broadcast::Sender<GatewayEvent>,
+    relay: Arc<Relay>,
 }
 
 impl UpstreamObserver for Observer {
@@ -372,6 +386,22 @@ impl UpstreamObserver for Observer {
                     uri: n.params.uri,
                 });
             }
+            ServerNotification::ProgressNotification(n) => {
+                self.relay.progress(&self.server_id, n.params)
+            }
+            #[allow(deprecated)]
+            ServerNotification::LoggingMessageNotification(n) => {
+                let level = serde_json::to_value(n.params.level)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_else(|| "info".into());
+                let _ = self.events.send(GatewayEvent::Log {
+                    server_id: self.server_id.clone(),
+                    level,
+                    logger: n.params.logger,
+                    data: n.params.data,
+                });
+            }
             other => {
                 tracing::trace!(server = %self.server_id, notification = ?other, "upstream notification");
             }
@@ -387,12 +417,13 @@ impl UpstreamObserver for Observer {
             .ok()
             .and_then(|v| v.get("method").and_then(|m| m.as_str()).map(String::from))
             .unwrap_or_else(|| "this request".into());
+        let relay = self.relay.clone();
+        let server_id = self.server_id.clone();
+        let server_name = self.server_name.clone();
         async move {
-            Err(ErrorData::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                format!("{method} is not available: no client session is attached to this call"),
-                None,
-            ))
+            relay
+                .request(&server_id, &server_name, request, &method)
+                .await
         }
         .boxed()
     }
@@ -470,8 +501,10 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
         let (refresh_tx, mut refresh_rx) = mpsc::unbounded_channel();
         let observer = Arc::new(Observer {
             server_id: slot.id.clone(),
+            server_name: def.name.clone(),
             refresh: refresh_tx,
             events: inner.events.clone(),
+            relay: inner.relay.clone(),
         });
         let attempt = tokio::select! {
             r = vmcp_transport::connect(def.transport, &def.config, observer, &slot.log) => r,

@@ -8,6 +8,7 @@
 mod client_gone;
 pub mod error;
 pub mod json;
+pub mod mcp;
 pub mod routes;
 
 use std::sync::Arc;
@@ -28,6 +29,16 @@ use crate::error::RouteTable;
 #[derive(Clone)]
 pub struct AppState {
     pub gateway: Arc<Gateway>,
+    pub mcp: Arc<mcp::McpEndpoints>,
+}
+
+impl AppState {
+    pub fn new(gateway: Arc<Gateway>, options: mcp::McpOptions) -> Self {
+        Self {
+            mcp: Arc::new(mcp::McpEndpoints::new(gateway.clone(), options)),
+            gateway,
+        }
+    }
 }
 
 #[derive(OpenApi)]
@@ -147,6 +158,7 @@ pub fn app(
             }),
         )
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+        .configure(mcp::routes)
         .default_service(web::to(error::not_routed))
         .wrap(from_fn(trace_requests))
 }

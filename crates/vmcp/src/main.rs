@@ -40,6 +40,11 @@ struct ServeArgs {
     /// Log filter (tracing syntax), e.g. info, debug, vmcp_gateway=debug,info.
     #[arg(long, env = "VMCP_LOG", default_value = "info,rmcp=warn")]
     log: String,
+    /// Host names (or host:port) accepted in the Host header of the MCP endpoints, comma
+    /// separated, against DNS rebinding. Loopback names are always accepted; add the names
+    /// clients use to reach a non-local deployment.
+    #[arg(long, env = "VMCP_ALLOWED_HOSTS", value_delimiter = ',')]
+    allowed_hosts: Vec<String>,
 }
 
 fn default_database_url() -> String {
@@ -86,9 +91,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let served = actix_web::rt::System::new().block_on(async {
-        let state = AppState {
-            gateway: gateway.clone(),
-        };
+        let mut mcp = vmcp_http::mcp::McpOptions::default();
+        mcp.allowed_hosts.extend(
+            args.allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty()),
+        );
+        let state = AppState::new(gateway.clone(), mcp);
         let bound = vmcp_http::bind(state, &args.bind, None).with_context(|| {
             format!(
                 "cannot listen on {}: choose another address with --bind or VMCP_BIND",

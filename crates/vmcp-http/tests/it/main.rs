@@ -3,6 +3,7 @@
 mod connections;
 mod errors;
 mod management;
+mod mcp;
 mod openapi;
 mod operations;
 mod support;

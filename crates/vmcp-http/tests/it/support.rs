@@ -28,9 +28,7 @@ impl TestApp {
             tokio::runtime::Handle::current(),
         )
         .expect("gateway");
-        let state = AppState {
-            gateway: gateway.clone(),
-        };
+        let state = AppState::new(gateway.clone(), vmcp_http::mcp::McpOptions::default());
         let bound = vmcp_http::bind(state, "127.0.0.1:0", Some(1)).expect("bind");
         let base = format!("http://{}", bound.addrs[0]);
         let handle = bound.server.handle();

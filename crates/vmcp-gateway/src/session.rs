@@ -1,0 +1,497 @@
+// Logging (setLevel, notifications/message) is deprecated by SEP-2577 but is what most clients
+// speak today; the gateway forwards it.
+#![allow(deprecated)]
+
+//! A vMCP as an MCP server: one `VmcpSession` per client session, on rmcp's server side. It
+//! answers from the vMCP's aggregate and forwards calls to the member servers' shared
+//! connections, with progress, cancellation and upstream requests relayed (see `relay`), and
+//! pushes `list_changed`, `resources/updated` and log messages from the members to its client.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+
+use rmcp::model::*;
+use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::{ErrorData, RoleServer, ServerHandler};
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+use vmcp_domain::{Timestamp, time};
+
+use crate::aggregate::VmcpEntry;
+use crate::ops::SessionCall;
+use crate::{ErrorKind, Gateway, GatewayError, GatewayEvent};
+
+/// Items per page of the list methods.
+pub const PAGE_SIZE: usize = 500;
+
+/// An open MCP session, as the stats and the API see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub session_id: String,
+    pub vmcp_id: String,
+    pub client_id: String,
+    pub opened_at: Timestamp,
+}
+
+/// The open sessions of the gateway.
+#[derive(Default)]
+pub struct Sessions {
+    open: Mutex<HashMap<String, SessionInfo>>,
+}
+
+impl Sessions {
+    pub fn list(&self) -> Vec<SessionInfo> {
+        self.open
+            .lock()
+            .expect("sessions lock")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn count(&self) -> usize {
+        self.open.lock().expect("sessions lock").len()
+    }
+}
+
+struct State {
+    id: String,
+    gateway: Weak<Gateway>,
+    vmcp_id: String,
+    client_id: Mutex<String>,
+    level: Mutex<LoggingLevel>,
+    subscriptions: Mutex<HashSet<String>>,
+    events: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if let Some(task) = self.events.lock().expect("events lock").take() {
+            task.abort();
+        }
+        if let Some(gateway) = self.gateway.upgrade() {
+            gateway
+                .sessions
+                .open
+                .lock()
+                .expect("sessions lock")
+                .remove(&self.id);
+        }
+    }
+}
+
+/// The MCP server of one client session of a vMCP.
+#[derive(Clone)]
+pub struct VmcpSession {
+    gateway: Arc<Gateway>,
+    state: Arc<State>,
+}
+
+fn rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("a valid MCP object")
+}
+
+/// A gateway error as a JSON-RPC error.
+pub fn to_error_data(e: GatewayError) -> ErrorData {
+    let message = format!("{}: {}", e.error, e.detail);
+    match e.kind {
+        ErrorKind::BadRequest => ErrorData::invalid_params(message, None),
+        ErrorKind::NotFound if e.error.starts_with("resource") => {
+            ErrorData::resource_not_found(message, None)
+        }
+        ErrorKind::NotFound => ErrorData::invalid_params(message, None),
+        _ => ErrorData::internal_error(message, None),
+    }
+}
+
+fn page<T: Clone>(
+    items: &[T],
+    cursor: Option<&str>,
+) -> Result<(Vec<T>, Option<String>), ErrorData> {
+    let start = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n <= items.len())
+            .ok_or_else(|| ErrorData::invalid_params(format!("invalid cursor {c:?}"), None))?,
+    };
+    let end = (start + PAGE_SIZE).min(items.len());
+    let next = (end < items.len()).then(|| end.to_string());
+    Ok((items[start..end].to_vec(), next))
+}
+
+impl VmcpSession {
+    /// A new session of the vMCP `vmcp_id` (which must exist when requests arrive).
+    pub fn new(gateway: Arc<Gateway>, vmcp_id: String) -> Self {
+        let state = Arc::new(State {
+            id: uuid_like(),
+            gateway: Arc::downgrade(&gateway),
+            vmcp_id,
+            client_id: Mutex::new(String::new()),
+            level: Mutex::new(LoggingLevel::Info),
+            subscriptions: Mutex::new(HashSet::new()),
+            events: Mutex::new(None),
+        });
+        Self { gateway, state }
+    }
+
+    pub fn session_id(&self) -> &str {
+        &self.state.id
+    }
+
+    fn entry(&self) -> Result<Arc<VmcpEntry>, ErrorData> {
+        self.gateway
+            .vmcp_entry(&self.state.vmcp_id)
+            .ok_or_else(|| ErrorData::internal_error("this vMCP was deleted", None))
+    }
+
+    fn is_member(&self, server_id: &str) -> bool {
+        self.gateway
+            .vmcp_entry(&self.state.vmcp_id)
+            .is_some_and(|e| e.vmcp.mcp_servers.iter().any(|m| m.server_id == server_id))
+    }
+
+    /// Pushes what happens upstream to this session's client, until the client goes away.
+    fn watch(&self, peer: Peer<RoleServer>) {
+        let mut events = self.gateway.subscribe();
+        let me = self.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let event = match events.recv().await {
+                    Ok(e) => e,
+                    Err(RecvError::Lagged(_)) => GatewayEvent::VmcpChanged {
+                        vmcp_id: me.state.vmcp_id.clone(),
+                    },
+                    Err(RecvError::Closed) => return,
+                };
+                if peer.is_transport_closed() {
+                    return;
+                }
+                let sent = match event {
+                    GatewayEvent::CatalogChanged { server_id } if me.is_member(&server_id) => {
+                        list_changed(&peer).await
+                    }
+                    GatewayEvent::VmcpChanged { vmcp_id } if vmcp_id == me.state.vmcp_id => {
+                        list_changed(&peer).await
+                    }
+                    GatewayEvent::ResourceUpdated { server_id, uri }
+                        if me.is_member(&server_id)
+                            && me.state.subscriptions.lock().expect("lock").contains(&uri) =>
+                    {
+                        peer.notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                            .await
+                            .is_ok()
+                    }
+                    GatewayEvent::Log {
+                        server_id,
+                        level,
+                        logger,
+                        data,
+                    } if me.is_member(&server_id) => {
+                        let level: LoggingLevel =
+                            serde_json::from_value(json!(level)).unwrap_or(LoggingLevel::Info);
+                        if rank(level) >= rank(*me.state.level.lock().expect("lock")) {
+                            peer.notify_logging_message(from_json(json!({
+                                "level": level, "logger": logger, "data": data
+                            })))
+                            .await
+                            .is_ok()
+                        } else {
+                            true
+                        }
+                    }
+                    _ => true,
+                };
+                if !sent && peer.is_transport_closed() {
+                    return;
+                }
+            }
+        });
+        *self.state.events.lock().expect("events lock") = Some(task.abort_handle());
+    }
+}
+
+async fn list_changed(peer: &Peer<RoleServer>) -> bool {
+    peer.notify_tool_list_changed().await.is_ok()
+        && peer.notify_resource_list_changed().await.is_ok()
+        && peer.notify_prompt_list_changed().await.is_ok()
+}
+
+fn uuid_like() -> String {
+    vmcp_domain::ids::new_log_id()
+        .trim_start_matches("log_")
+        .to_string()
+}
+
+/// The client id of a session: `name/version#session`.
+fn client_id(info: Option<&ClientInfo>, session: &str) -> String {
+    let short = &session[..session.len().min(8)];
+    match info {
+        Some(i) => format!("{}/{}#{short}", i.client_info.name, i.client_info.version),
+        None => format!("mcp-client#{short}"),
+    }
+}
+
+impl ServerHandler for VmcpSession {
+    fn get_info(&self) -> ServerInfo {
+        let (name, description) = match self.gateway.vmcp_entry(&self.state.vmcp_id) {
+            Some(e) => (e.vmcp.name.clone(), e.vmcp.description.clone()),
+            None => (self.state.vmcp_id.clone(), String::new()),
+        };
+        from_json(json!({
+            "protocolVersion": "2025-11-25",
+            "capabilities": {
+                "tools": {"listChanged": true},
+                "resources": {"subscribe": true, "listChanged": true},
+                "prompts": {"listChanged": true},
+                "logging": {},
+                "completions": {}
+            },
+            "serverInfo": {"name": name, "title": format!("vMCP {name}"), "version": env!("CARGO_PKG_VERSION")},
+            "instructions": if description.is_empty() {
+                format!("vMCP {name}: the tools, resources and prompts of its MCP servers.")
+            } else {
+                description
+            }
+        }))
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let client = client_id(context.peer.peer_info().as_deref(), &self.state.id);
+        *self.state.client_id.lock().expect("client id lock") = client.clone();
+        self.gateway
+            .sessions
+            .open
+            .lock()
+            .expect("sessions lock")
+            .insert(
+                self.state.id.clone(),
+                SessionInfo {
+                    session_id: self.state.id.clone(),
+                    vmcp_id: self.state.vmcp_id.clone(),
+                    client_id: client,
+                    opened_at: time::now(),
+                },
+            );
+        self.watch(context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+        let (tools, next) = page(
+            &aggregate.tools,
+            request.as_ref().and_then(|r| r.cursor.as_deref()),
+        )?;
+        let mut result = ListToolsResult::with_all_items(tools);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let entry = self.entry()?;
+        let call = SessionCall {
+            peer: context.peer.clone(),
+            progress_token: context.meta.get_progress_token(),
+        };
+        tokio::select! {
+            result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call)) => {
+                result.map(Into::into).map_err(to_error_data)
+            }
+            _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+        let (resources, next) = page(
+            &aggregate.resources,
+            request.as_ref().and_then(|r| r.cursor.as_deref()),
+        )?;
+        let mut result = ListResourcesResult::with_all_items(resources);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+        let (templates, next) = page(
+            &aggregate.templates,
+            request.as_ref().and_then(|r| r.cursor.as_deref()),
+        )?;
+        let mut result = ListResourceTemplatesResult::with_all_items(templates);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let entry = self.entry()?;
+        tokio::select! {
+            result = self.gateway.read_resource_in(&entry, &request.uri) => {
+                result.map(Into::into).map_err(to_error_data)
+            }
+            _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
+        }
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        let entry = self.entry()?;
+        let aggregate = self.gateway.prepared_aggregate(&entry).await;
+        let owner = aggregate
+            .resource_owner(&request.uri)
+            .map(String::from)
+            .ok_or_else(|| {
+                ErrorData::resource_not_found(
+                    format!("no server of this vMCP offers {}", request.uri),
+                    None,
+                )
+            })?;
+        let (_, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
+        let _ = peer
+            .subscribe(SubscribeRequestParams::new(request.uri.clone()))
+            .await;
+        self.state
+            .subscriptions
+            .lock()
+            .expect("subscriptions lock")
+            .insert(request.uri);
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        // Upstream subscriptions are shared by every session: only this session stops listening.
+        self.state
+            .subscriptions
+            .lock()
+            .expect("subscriptions lock")
+            .remove(&request.uri);
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+        let (prompts, next) = page(
+            &aggregate.prompts,
+            request.as_ref().and_then(|r| r.cursor.as_deref()),
+        )?;
+        let mut result = ListPromptsResult::with_all_items(prompts);
+        result.next_cursor = next;
+        Ok(result)
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let entry = self.entry()?;
+        tokio::select! {
+            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments) => {
+                result.map(Into::into).map_err(to_error_data)
+            }
+            _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        mut request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let entry = self.entry()?;
+        let aggregate = self.gateway.prepared_aggregate(&entry).await;
+        let owner = match &mut request.r#ref {
+            Reference::Prompt(p) => {
+                let route = aggregate.prompt(&p.name).cloned().ok_or_else(|| {
+                    ErrorData::invalid_params(format!("no prompt named {:?}", p.name), None)
+                })?;
+                p.name = route.name;
+                route.server_id
+            }
+            Reference::Resource(r) => aggregate
+                .template_owner(&r.uri)
+                .or_else(|| aggregate.resource_owner(&r.uri))
+                .map(String::from)
+                .ok_or_else(|| {
+                    ErrorData::resource_not_found(format!("no resource template {:?}", r.uri), None)
+                })?,
+            _ => {
+                return Err(ErrorData::invalid_params(
+                    "completion/complete: unsupported reference type",
+                    None,
+                ));
+            }
+        };
+        let (slot, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
+        let timeout = slot.timeout();
+        match tokio::time::timeout(timeout, peer.complete(request)).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(e)) => Err(to_error_data(crate::ops::upstream_error(
+                &slot,
+                "completion/complete",
+                "",
+                e,
+            ))),
+            Err(_) => Err(to_error_data(crate::ops::timed_out(
+                &slot,
+                "completion/complete",
+                "",
+                timeout,
+            ))),
+        }
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        *self.state.level.lock().expect("level lock") = request.level;
+        Ok(())
+    }
+}
