@@ -1,5 +1,6 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
+mod conformance;
 mod interop;
 mod sdk;
 #[cfg(test)]
@@ -13,6 +14,7 @@ usage: cargo xtask <task>
 
 tasks:
   openapi     write openapi.yaml from the code (a test fails when it is stale)
+  conformance run the official MCP conformance suite against a vMCP fronting the fixture
   interop     run vMCP against servers nobody here wrote: npm server-everything over stdio
               (npx), SSE and streamable HTTP, and a Python SDK server; no process may leak
   sdk         generate a Python client from openapi.yaml (openapi-python-client, warnings are
@@ -25,6 +27,7 @@ fn main() -> anyhow::Result<()> {
         Some("openapi") => openapi(),
         Some("sdk") => sdk::run(),
         Some("interop") => interop::run(),
+        Some("conformance") => conformance::run(),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -194,6 +194,7 @@ impl Fixture {
                 &["uri"],
             ),
         ];
+        tools.extend(conformance_tools());
         if self.state.dynamic_tool.load(Ordering::SeqCst) {
             tools.push(tool("extra", "A tool that comes and goes", json!({}), &[]));
         }
@@ -258,6 +259,131 @@ impl Fixture {
                 error_result("cancelled")
             }
             "fail" => error_result("this tool always fails"),
+            "test_simple_text" => text_result("This is a simple text response for testing."),
+            "test_image_content" => from_json(json!({
+                "content": [{"type": "image", "data": TINY_PNG, "mimeType": "image/png"}]
+            })),
+            "test_audio_content" => from_json(json!({
+                "content": [{"type": "audio", "data": TINY_WAV, "mimeType": "audio/wav"}]
+            })),
+            "test_embedded_resource" => from_json(json!({
+                "content": [{"type": "resource", "resource": {
+                    "uri": "test://embedded-resource", "mimeType": "text/plain",
+                    "text": "This is an embedded resource content."}}]
+            })),
+            "test_multiple_content_types" => from_json(json!({
+                "content": [
+                    {"type": "text", "text": "Multiple content types test:"},
+                    {"type": "image", "data": TINY_PNG, "mimeType": "image/png"},
+                    {"type": "resource", "resource": {
+                        "uri": "test://mixed-content-resource", "mimeType": "application/json",
+                        "text": "{\"test\":\"data\",\"value\":123}"}}
+                ]
+            })),
+            "test_tool_with_logging" => {
+                for (i, message) in [
+                    "Tool execution started",
+                    "Tool processing data",
+                    "Tool execution completed",
+                ]
+                .iter()
+                .enumerate()
+                {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    notify(
+                        &context.peer,
+                        "notifications/message",
+                        json!({"level": "info", "logger": "fixture", "data": message}),
+                    )
+                    .await;
+                }
+                text_result("Tool with logging executed successfully")
+            }
+            "test_tool_with_progress" => {
+                let token = context.meta.get_progress_token();
+                for (i, progress) in [0, 50, 100].iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    if let Some(token) = &token {
+                        notify(
+                            &context.peer,
+                            "notifications/progress",
+                            json!({"progressToken": token, "progress": progress, "total": 100}),
+                        )
+                        .await;
+                    }
+                }
+                text_result("Tool with progress executed successfully")
+            }
+            "test_error_handling" => {
+                error_result("This tool intentionally returns an error for testing")
+            }
+            "test_elicitation" => {
+                let answer = ask(
+                    &context.peer,
+                    "elicitation/create",
+                    json!({
+                        "message": arg_str("message"),
+                        "requestedSchema": {"type": "object", "properties": {
+                            "username": {"type": "string", "description": "User's response"},
+                            "email": {"type": "string", "description": "User's email address"}
+                        }, "required": ["username", "email"]}
+                    }),
+                )
+                .await;
+                match answer {
+                    Ok(v) => text_result(format!(
+                        "User response: action={}, content={}",
+                        v["action"].as_str().unwrap_or(""),
+                        v["content"]
+                    )),
+                    Err(e) => error_result(format!("elicitation failed: {e}")),
+                }
+            }
+            "test_elicitation_sep1034_defaults" | "test_elicitation_sep1330_enums" => {
+                let schema = if name == "test_elicitation_sep1034_defaults" {
+                    json!({"type": "object", "properties": {
+                        "name": {"type": "string", "default": "John Doe"},
+                        "age": {"type": "integer", "default": 30},
+                        "score": {"type": "number", "default": 95.5},
+                        "status": {"type": "string", "enum": ["active", "inactive", "pending"], "default": "active"},
+                        "verified": {"type": "boolean", "default": true}
+                    }})
+                } else {
+                    json!({"type": "object", "properties": {
+                        "untitledSingle": {"type": "string", "enum": ["option1", "option2", "option3"]},
+                        "titledSingle": {"type": "string", "oneOf": [
+                            {"const": "value1", "title": "First Option"},
+                            {"const": "value2", "title": "Second Option"},
+                            {"const": "value3", "title": "Third Option"}]},
+                        "legacyEnum": {"type": "string", "enum": ["opt1", "opt2", "opt3"],
+                                       "enumNames": ["Option One", "Option Two", "Option Three"]},
+                        "untitledMulti": {"type": "array", "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                        "titledMulti": {"type": "array", "items": {"anyOf": [
+                            {"const": "value1", "title": "First Choice"},
+                            {"const": "value2", "title": "Second Choice"},
+                            {"const": "value3", "title": "Third Choice"}]}}
+                    }})
+                };
+                let answer = ask(
+                    &context.peer,
+                    "elicitation/create",
+                    json!({"message": "Please review and update the form fields", "requestedSchema": schema}),
+                )
+                .await;
+                match answer {
+                    Ok(v) => text_result(format!(
+                        "Elicitation completed: action={}, content={}",
+                        v["action"].as_str().unwrap_or(""),
+                        v["content"]
+                    )),
+                    Err(e) => error_result(format!("elicitation failed: {e}")),
+                }
+            }
+            "json_schema_2020_12_tool" => text_result("ok"),
             "test_sampling" => {
                 let prompt = arg_str("prompt");
                 let answer = ask(
@@ -384,7 +510,12 @@ impl Fixture {
         [
             json!({"uri": format!("fixture://{name}/info"), "name": "info", "mimeType": "application/json",
                    "description": "Which fixture this is"}),
-            json!({"uri": "test://static-text", "name": "static-text", "mimeType": "text/plain"}),
+            json!({"uri": "test://static-text", "name": "static-text", "mimeType": "text/plain",
+                   "description": "A static text resource"}),
+            json!({"uri": "test://static-binary", "name": "static-binary", "mimeType": "image/png",
+                   "description": "A static binary resource (a PNG image)"}),
+            json!({"uri": "test://watched-resource", "name": "watched-resource", "mimeType": "text/plain",
+                   "description": "A resource to subscribe to"}),
         ]
         .into_iter()
         .map(from_json)
@@ -397,6 +528,17 @@ impl Fixture {
             json!([{"uri": uri, "mimeType": "application/json", "text": json!({"name": name}).to_string()}])
         } else if uri == "test://static-text" {
             json!([{"uri": uri, "mimeType": "text/plain", "text": "This is the content of the static text resource."}])
+        } else if uri == "test://static-binary" {
+            json!([{"uri": uri, "mimeType": "image/png", "blob": TINY_PNG}])
+        } else if uri == "test://watched-resource" {
+            json!([{"uri": uri, "mimeType": "text/plain", "text": "Watched resource content."}])
+        } else if let Some(id) = uri
+            .strip_prefix("test://template/")
+            .and_then(|r| r.strip_suffix("/data"))
+        {
+            let text =
+                json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")});
+            json!([{"uri": uri, "mimeType": "application/json", "text": text.to_string()}])
         } else if let Some(id) = uri.strip_prefix(&format!("fixture://{name}/items/")) {
             json!([{"uri": uri, "mimeType": "text/plain", "text": format!("item {id} of {name}")}])
         } else {
@@ -409,8 +551,18 @@ impl Fixture {
     }
 
     fn prompts(&self) -> Vec<Prompt> {
-        [json!({"name": "greeting", "description": "Greets someone",
-                "arguments": [{"name": "who", "description": "Whom to greet", "required": true}]})]
+        [
+            json!({"name": "greeting", "description": "Greets someone",
+                   "arguments": [{"name": "who", "description": "Whom to greet", "required": true}]}),
+            json!({"name": "test_simple_prompt", "description": "A simple prompt"}),
+            json!({"name": "test_prompt_with_arguments", "description": "A prompt with arguments",
+                   "arguments": [
+                       {"name": "arg1", "description": "First test argument", "required": true},
+                       {"name": "arg2", "description": "Second test argument", "required": true}]}),
+            json!({"name": "test_prompt_with_embedded_resource", "description": "A prompt with an embedded resource",
+                   "arguments": [{"name": "resourceUri", "description": "URI of the resource to embed", "required": true}]}),
+            json!({"name": "test_prompt_with_image", "description": "A prompt with an image"}),
+        ]
         .into_iter()
         .map(from_json)
         .collect()
@@ -471,7 +623,10 @@ impl ServerHandler for Fixture {
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         let name = &self.state.options.name;
         Ok(from_json(json!({"resourceTemplates": [
-            {"uriTemplate": format!("fixture://{name}/items/{{id}}"), "name": "item", "mimeType": "text/plain"}
+            {"uriTemplate": format!("fixture://{name}/items/{{id}}"), "name": "item", "mimeType": "text/plain",
+             "description": "An item by id"},
+            {"uriTemplate": "test://template/{id}/data", "name": "template-data", "mimeType": "application/json",
+             "description": "Data by id"}
         ]})))
     }
 
@@ -529,6 +684,36 @@ impl ServerHandler for Fixture {
                     {"role": "user", "content": {"type": "text", "text": format!("Hello, {who}!")}}
                 ]}))
             }
+            "test_simple_prompt" => from_json(json!({"messages": [
+                {"role": "user", "content": {"type": "text", "text": "This is a simple prompt for testing."}}
+            ]})),
+            "test_prompt_with_arguments" => {
+                let arg = |k: &str| {
+                    args.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string()
+                };
+                from_json(
+                    json!({"messages": [{"role": "user", "content": {"type": "text",
+                    "text": format!("Prompt with arguments: arg1='{}', arg2='{}'", arg("arg1"), arg("arg2"))}}]}),
+                )
+            }
+            "test_prompt_with_embedded_resource" => {
+                let uri = args
+                    .get("resourceUri")
+                    .and_then(Value::as_str)
+                    .unwrap_or("test://example-resource");
+                from_json(json!({"messages": [
+                    {"role": "user", "content": {"type": "resource", "resource": {
+                        "uri": uri, "mimeType": "text/plain", "text": "Embedded resource content for testing."}}},
+                    {"role": "user", "content": {"type": "text", "text": "Please process the embedded resource above."}}
+                ]}))
+            }
+            "test_prompt_with_image" => from_json(json!({"messages": [
+                {"role": "user", "content": {"type": "image", "data": TINY_PNG, "mimeType": "image/png"}},
+                {"role": "user", "content": {"type": "text", "text": "Please analyze the image above."}}
+            ]})),
             other => {
                 return Err(ErrorData::invalid_params(
                     format!("unknown prompt {other}"),
@@ -568,11 +753,72 @@ impl ServerHandler for Fixture {
     }
 }
 
-/// Asks the client a question (sampling or elicitation); used by conformance tools.
-pub async fn ask_client(
-    peer: &Peer<RoleServer>,
-    method: &str,
-    params: Value,
-) -> Result<Value, String> {
-    ask(peer, method, params).await
+/// The tools the MCP conformance suite calls by name.
+fn conformance_tools() -> Vec<Value> {
+    let none = json!({});
+    vec![
+        tool("test_simple_text", "Returns simple text", none.clone(), &[]),
+        tool("test_image_content", "Returns an image", none.clone(), &[]),
+        tool("test_audio_content", "Returns audio", none.clone(), &[]),
+        tool(
+            "test_embedded_resource",
+            "Returns an embedded resource",
+            none.clone(),
+            &[],
+        ),
+        tool(
+            "test_multiple_content_types",
+            "Returns text, an image and a resource",
+            none.clone(),
+            &[],
+        ),
+        tool(
+            "test_tool_with_logging",
+            "Logs three messages while it runs",
+            none.clone(),
+            &[],
+        ),
+        tool(
+            "test_tool_with_progress",
+            "Reports progress 0, 50, 100 of 100",
+            none.clone(),
+            &[],
+        ),
+        tool(
+            "test_error_handling",
+            "Always fails (isError)",
+            none.clone(),
+            &[],
+        ),
+        tool(
+            "test_elicitation",
+            "Asks the user for a username and an email (elicitation/create)",
+            json!({"message": {"type": "string", "description": "The message to show the user"}}),
+            &["message"],
+        ),
+        tool(
+            "test_elicitation_sep1034_defaults",
+            "Elicitation with defaults for every primitive type",
+            none.clone(),
+            &[],
+        ),
+        tool(
+            "test_elicitation_sep1330_enums",
+            "Elicitation with the five enum variants",
+            none,
+            &[],
+        ),
+        json!({
+            "name": "json_schema_2020_12_tool",
+            "description": "Tool with JSON Schema 2020-12 features",
+            "inputSchema": {
+                "$schema": "https://json-schema.org/draft/2020-12/schema",
+                "type": "object",
+                "$defs": {"address": {"type": "object", "properties": {
+                    "street": {"type": "string"}, "city": {"type": "string"}}}},
+                "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+                "additionalProperties": false
+            }
+        }),
+    ]
 }

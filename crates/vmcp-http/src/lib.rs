@@ -190,9 +190,46 @@ pub struct Bound {
 
 /// Binds the API to `addr` (`host:port`; port 0 picks a free one).
 pub fn bind(state: AppState, addr: &str, workers: Option<usize>) -> std::io::Result<Bound> {
+    bind_inner(state, addr, workers, false)
+}
+
+/// Binds like `bind`, and stops gracefully on SIGINT/SIGTERM: first the MCP sessions and their
+/// event streams end, then requests in flight get up to 10 s. Call within an actix system.
+pub fn bind_until_signal(state: AppState, addr: &str) -> std::io::Result<Bound> {
+    let mcp = state.mcp.clone();
+    let bound = bind_inner(state, addr, None, true)?;
+    let handle = bound.server.handle();
+    actix_web::rt::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!("cannot listen for SIGTERM: {e}");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, stopping"),
+            _ = term.recv() => tracing::info!("SIGTERM received, stopping"),
+        }
+        mcp.shutdown();
+        handle.stop(true).await;
+    });
+    Ok(bound)
+}
+
+fn bind_inner(
+    state: AppState,
+    addr: &str,
+    workers: Option<usize>,
+    own_signals: bool,
+) -> std::io::Result<Bound> {
     let mut server = HttpServer::new(move || app(state.clone()))
         .on_connect(client_gone::on_connect)
         .shutdown_timeout(10);
+    if own_signals {
+        server = server.disable_signals();
+    }
     if let Some(n) = workers {
         server = server.workers(n);
     }

@@ -46,6 +46,8 @@ impl Default for McpOptions {
 pub struct McpEndpoints {
     gateway: Arc<Gateway>,
     options: McpOptions,
+    /// Cancelled at shutdown: ends every session and its streams.
+    closing: tokio_util::sync::CancellationToken,
     http: Mutex<HashMap<String, HttpService>>,
     sse: Mutex<HashMap<String, SseSessions>>,
 }
@@ -55,6 +57,7 @@ impl McpEndpoints {
         Self {
             gateway,
             options,
+            closing: tokio_util::sync::CancellationToken::new(),
             http: Mutex::new(HashMap::new()),
             sse: Mutex::new(HashMap::new()),
         }
@@ -78,8 +81,9 @@ impl McpEndpoints {
             .or_insert_with(|| {
                 let gateway = self.gateway.clone();
                 let id = vmcp_id.to_string();
-                let config = StreamableHttpServerConfig::default()
+                let mut config = StreamableHttpServerConfig::default()
                     .with_allowed_hosts(self.options.allowed_hosts.clone());
+                config.cancellation_token = self.closing.child_token();
                 StreamableHttpService::new(
                     move || Ok(VmcpSession::new(gateway.clone(), id.clone())),
                     Arc::new(LocalSessionManager::default()),
@@ -96,6 +100,12 @@ impl McpEndpoints {
             .entry(vmcp_id.to_string())
             .or_default()
             .clone()
+    }
+
+    /// Ends every MCP session and its event streams (at shutdown, so that open streams do not
+    /// hold the server's graceful stop).
+    pub fn shutdown(&self) {
+        self.closing.cancel();
     }
 
     /// The number of open legacy SSE sessions (streamable HTTP sessions are counted by the
@@ -177,6 +187,7 @@ async fn sse_open(
     let sessions = endpoints.sse_sessions(&entry.vmcp.vmcp_id);
     let handler = VmcpSession::new(state.gateway.clone(), entry.vmcp.vmcp_id.clone());
     let (_, events) = sessions.open(handler, &format!("/vmcp/{}/message", path.as_str()));
+    let events = events.take_until(endpoints.closing.clone().cancelled_owned());
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("cache-control", "no-cache"))

@@ -99,7 +99,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .filter(|h| !h.is_empty()),
         );
         let state = AppState::new(gateway.clone(), mcp);
-        let bound = vmcp_http::bind(state, &args.bind, None).with_context(|| {
+        let bound = vmcp_http::bind_until_signal(state, &args.bind).with_context(|| {
             format!(
                 "cannot listen on {}: choose another address with --bind or VMCP_BIND",
                 args.bind

@@ -27,8 +27,19 @@ async fn check_transport(env: &Env, name: &str, transport: &str, config: serde_j
         );
     }
     assert!(caps.resources.contains(&"test://static-text".to_string()));
-    assert_eq!(caps.prompts, ["greeting"]);
-    assert_eq!(caps.resource_templates.len(), 1);
+    assert_eq!(
+        caps.prompts,
+        [
+            "greeting",
+            "test_simple_prompt",
+            "test_prompt_with_arguments",
+            "test_prompt_with_embedded_resource",
+            "test_prompt_with_image"
+        ]
+    );
+    assert_eq!(caps.resource_templates.len(), 2);
+    assert!(caps.resource_templates[0].starts_with("fixture://"));
+    assert_eq!(caps.resource_templates[1], "test://template/{id}/data");
 
     // The API view of the server shows the live state.
     let api = env.gateway.get_server(&id).await.unwrap();

@@ -145,15 +145,21 @@ async fn exercise(upstream: &Upstream, client: &Client) {
         serde_json::to_value(&r.content).unwrap()[0]["text"],
         "done in 3 steps"
     );
-    client.wait_for("notifications/progress").await;
-    let progress: Vec<Value> = client
-        .notifications
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|n| n["method"] == "notifications/progress")
-        .cloned()
-        .collect();
+    let progress_of = |client: &Client| -> Vec<Value> {
+        client
+            .notifications
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["method"] == "notifications/progress")
+            .cloned()
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while progress_of(client).len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let progress = progress_of(client);
     assert_eq!(progress.len(), 3, "{progress:?}");
     let token = &progress[0]["params"]["progressToken"];
     assert!(
