@@ -1,6 +1,8 @@
 //! The `vmcp` binary: parses flags, opens the database, starts the gateway and the HTTP server,
 //! and shuts them down gracefully on SIGINT/SIGTERM.
 
+mod bridge;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use vmcp_gateway::{Gateway, GatewayOptions};
@@ -25,6 +27,15 @@ struct Cli {
 enum Command {
     /// Serve the API (the default when no command is given).
     Serve(ServeArgs),
+    /// Bridge stdio to a vMCP's MCP endpoint, for clients that only launch local commands:
+    /// `vmcp bridge http://127.0.0.1:8000/vmcp/NAME/mcp`.
+    Bridge {
+        /// The vMCP's streamable HTTP endpoint.
+        url: String,
+        /// Extra HTTP headers, "Name: value" (repeatable), e.g. an Authorization bearer token.
+        #[arg(long = "header")]
+        headers: Vec<String>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -58,6 +69,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => args,
+        Some(Command::Bridge { url, headers }) => return bridge::run(url, headers),
         None => cli.serve,
     };
     serve(args)

@@ -254,3 +254,83 @@ fn sigterm_ends_every_upstream_process_and_they_reconnect_on_the_next_start() {
     }
     assert!(vmcp.terminate().success());
 }
+
+#[test]
+fn the_bridge_serves_a_vmcp_over_stdio() {
+    let db = TestDatabase::sqlite();
+    let mut vmcp = Running::start(
+        &["--bind", "127.0.0.1:0"],
+        &[("VMCP_DATABASE_URL", db.url())],
+    );
+    let base = vmcp.base();
+    let client = reqwest::blocking::Client::new();
+    let server: serde_json::Value = client
+        .post(format!("{base}/api/mcp-servers"))
+        .json(&serde_json::json!({"name": "fx", "transport_type": "stdio",
+                                  "config": vmcp_fixture::harness::stdio_config("fx", &[])}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let r = client
+        .post(format!("{base}/api/vmcps"))
+        .json(&serde_json::json!({"name": "desk", "mcp_servers": [{"server_id": server["server_id"]}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // The bridge is an MCP server over stdio, as a desktop client would launch it.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let config: vmcp_domain::ServerConfig = serde_json::from_value(serde_json::json!({
+            "command": env!("CARGO_BIN_EXE_vmcp"),
+            "args": ["bridge", format!("{base}/vmcp/desk/mcp")]
+        }))
+        .unwrap();
+        let log = vmcp_transport::LogBuffer::default();
+        let upstream = vmcp_transport::connect(
+            vmcp_domain::TransportType::Stdio,
+            &config,
+            std::sync::Arc::new(NoRequests),
+            &log,
+        )
+        .await
+        .expect("the bridge speaks MCP");
+        assert_eq!(upstream.info().server_info.as_ref().unwrap().name, "desk");
+        let tools = upstream.peer().list_all_tools().await.unwrap();
+        assert!(tools.iter().any(|t| t.name == "fx.echo"));
+        let mut params = rmcp::model::CallToolRequestParams::new("fx.echo");
+        params.arguments = serde_json::json!({"text": "through the bridge"})
+            .as_object()
+            .cloned();
+        let result = upstream.peer().call_tool(params).await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&result.content).unwrap()[0]["text"],
+            "through the bridge"
+        );
+        upstream.shutdown().await;
+    });
+    assert!(vmcp.terminate().success());
+}
+
+struct NoRequests;
+
+impl vmcp_transport::UpstreamObserver for NoRequests {
+    fn notification(&self, _: rmcp::model::ServerNotification) {}
+    fn request(
+        &self,
+        _: rmcp::model::ServerRequest,
+        _: rmcp::service::RequestContext<rmcp::RoleClient>,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<rmcp::model::ClientResult, rmcp::model::ErrorData>,
+    > {
+        Box::pin(async {
+            Err(rmcp::model::ErrorData::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                "no",
+                None,
+            ))
+        })
+    }
+}
