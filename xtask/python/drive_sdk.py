@@ -1,17 +1,29 @@
 """Drives every endpoint of a running vMCP through the Python client generated from openapi.yaml.
 
-Usage: python drive_sdk.py BASE_URL   (the generated package `vmcp_client` on PYTHONPATH)
+Usage: python drive_sdk.py BASE_URL FIXTURE_BINARY
+(the generated package `vmcp_client` on PYTHONPATH; the fixture MCP server backs the operations)
 """
 
 import sys
 
 from vmcp_client import Client
 from vmcp_client.api.mcp_servers import (
+    connect_server,
     create_server,
     delete_server,
+    disconnect_server,
     get_server,
     list_servers,
+    server_logs,
     update_server,
+)
+from vmcp_client.api.vmcp_operations import (
+    call_tool,
+    get_prompt,
+    list_prompts,
+    list_resources,
+    list_tools,
+    read_resource,
 )
 from vmcp_client.api.system import health
 from vmcp_client.api.vmcps import (
@@ -24,7 +36,19 @@ from vmcp_client.api.vmcps import (
     update_vmcp,
 )
 from vmcp_client.models import (
+    ConnectResponse,
+    DisconnectResponse,
     ErrorBody,
+    PromptGetRequest,
+    PromptList,
+    PromptResult,
+    ResourceContents,
+    ResourceList,
+    ResourceReadRequest,
+    ServerLogs,
+    ToolCallRequest,
+    ToolList,
+    ToolResult,
     McpServer,
     McpServerInput,
     ServerStatus,
@@ -46,7 +70,68 @@ def expect(response, status, model):
     return response.parsed
 
 
-def main(base):
+def drive_operations(c, fixture):
+    """Connections and the vMCP operations, against the fixture MCP server."""
+    server = expect(
+        create_server.sync_detailed(
+            client=c,
+            body=McpServerInput.from_dict(
+                {"name": "fixture", "transport_type": "stdio", "config": {"command": fixture, "args": ["stdio"]}}
+            ),
+        ),
+        201,
+        McpServer,
+    )
+    sid = server.server_id
+    connected = expect(connect_server.sync_detailed(sid, client=c), 200, ConnectResponse)
+    assert "echo" in connected.capabilities.tools, connected
+    assert expect(get_server.sync_detailed(sid, client=c), 200, McpServer).status == ServerStatus.CONNECTED
+    expect(server_logs.sync_detailed(sid, client=c), 200, ServerLogs)
+    vmcp = expect(
+        create_vmcp.sync_detailed(
+            client=c, body=VmcpInput.from_dict({"name": "ops", "mcp_servers": [{"server_id": sid}]})
+        ),
+        201,
+        Vmcp,
+    )
+    vid = vmcp.vmcp_id
+    tools = expect(list_tools.sync_detailed(vid, client=c), 200, ToolList)
+    assert "fixture.echo" in [t["name"] for t in tools.tools], tools
+    result = expect(
+        call_tool.sync_detailed(
+            vid, client=c, body=ToolCallRequest.from_dict({"name": "fixture.echo", "arguments": {"text": "sdk"}})
+        ),
+        200,
+        ToolResult,
+    )
+    assert result.content[0]["text"] == "sdk", result
+    err = expect(
+        call_tool.sync_detailed(vid, client=c, body=ToolCallRequest.from_dict({"name": "nope"})), 404, ErrorBody
+    )
+    resources = expect(list_resources.sync_detailed(vid, client=c), 200, ResourceList)
+    assert resources.resource_templates, resources
+    contents = expect(
+        read_resource.sync_detailed(vid, client=c, body=ResourceReadRequest.from_dict({"uri": "test://static-text"})),
+        200,
+        ResourceContents,
+    )
+    assert "static text" in contents.contents[0]["text"], contents
+    prompts = expect(list_prompts.sync_detailed(vid, client=c), 200, PromptList)
+    assert "fixture.greeting" in [p["name"] for p in prompts.prompts], prompts
+    rendered = expect(
+        get_prompt.sync_detailed(
+            vid, client=c, body=PromptGetRequest.from_dict({"name": "fixture.greeting", "arguments": {"who": "SDK"}})
+        ),
+        200,
+        PromptResult,
+    )
+    assert rendered.messages[0]["content"]["text"] == "Hello, SDK!", rendered
+    expect(disconnect_server.sync_detailed(sid, client=c), 200, DisconnectResponse)
+    expect(delete_vmcp.sync_detailed(vid, client=c), 200, object)
+    expect(delete_server.sync_detailed(sid, client=c), 200, object)
+
+
+def main(base, fixture):
     c = Client(base_url=base, raise_on_unexpected_status=True)
     expect(health.sync_detailed(client=c), 200, object)
 
@@ -134,8 +219,9 @@ def main(base):
     expect(delete_vmcp.sync_detailed(imported.vmcp_id, client=c), 200, object)
     expect(delete_server.sync_detailed(sid, client=c), 200, object)
     assert expect(list_servers.sync_detailed(client=c), 200, list) == []
+    drive_operations(c, fixture)
     print(f"generated client: {calls} calls over every endpoint, all as documented")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2])

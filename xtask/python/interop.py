@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 import urllib.error
@@ -22,6 +23,9 @@ p.add_argument("--python", required=True)
 p.add_argument("--py-server", required=True)
 p.add_argument("--sse-url", required=True)
 p.add_argument("--http-url", required=True)
+p.add_argument("--node", required=True)
+p.add_argument("--inspector", required=True)
+p.add_argument("--py-client", required=True)
 args = p.parse_args()
 
 failures = []
@@ -155,6 +159,33 @@ status, body = api("GET", f"/api/vmcps/{vmcp}/resources")
 check(status == 200 and len(body["resources"]) > 1, f"resources listed: {len(body.get('resources', []))}, templates {len(body.get('resourceTemplates', []))}")
 status, body = api("GET", f"/api/vmcps/{vmcp}/prompts")
 check(status == 200 and "python-sdk.haiku" in [p["name"] for p in body["prompts"]], f"prompts listed: {len(body.get('prompts', []))}")
+
+print("MCP clients nobody here wrote, through the vMCP's own MCP endpoints", flush=True)
+for transport, path in [("http", "mcp"), ("sse", "sse")]:
+    url = f"{args.base}/vmcp/interop/{path}"
+    extra = ["--transport", "sse"] if transport == "sse" else []
+    out = subprocess.run([args.node, args.inspector, "--cli", url, *extra, "--method", "tools/list"],
+                         capture_output=True, text=True, timeout=120)
+    try:
+        listed = [t["name"] for t in json.loads(out.stdout)["tools"]]
+    except (ValueError, KeyError):
+        listed = []
+    check(out.returncode == 0 and "python-sdk.multiply" in listed and "everything-http.echo" in listed,
+          f"MCP Inspector CLI lists {len(listed)} tools over {transport} ({out.stderr.strip()[:200]})")
+    out = subprocess.run([args.node, args.inspector, "--cli", url, *extra, "--method", "tools/call",
+                          "--tool-name", "everything-sse.echo", "--tool-arg", "message=inspected"],
+                         capture_output=True, text=True, timeout=120)
+    check(out.returncode == 0 and "Echo: inspected" in out.stdout,
+          f"MCP Inspector CLI calls everything-sse.echo over {transport}")
+    out = subprocess.run([args.python, args.py_client, transport, url, "python-sdk.multiply", '{"a": 3, "b": 4}'],
+                         capture_output=True, text=True, timeout=120)
+    try:
+        answer = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        answer = {}
+    check(out.returncode == 0 and answer.get("result", {}).get("structuredContent") == {"result": 12}
+          and len(answer.get("tools", [])) == len(names),
+          f"Python SDK client lists {len(answer.get('tools', []))} tools and calls python-sdk.multiply over {transport} ({out.stderr.strip()[-200:]})")
 
 print("no process outlives a disconnect or the gateway", flush=True)
 tree = descendants(args.vmcp_pid)

@@ -2,7 +2,8 @@
 //! `@modelcontextprotocol/conformance`, on Node 22 from npm) against a vMCP's MCP endpoint. The
 //! vMCP fronts the fixture server over stdio with no name prefix, so the suite sees the fixture
 //! names it expects through the whole gateway: aggregation, routing, the relay of progress,
-//! logging, sampling and elicitation, subscriptions and completion.
+//! logging, sampling and elicitation, subscriptions and completion. The suite first runs against
+//! the fixture directly (streamable HTTP), the reference the gateway must match.
 //! `xtask/conformance-baseline.yml`, if present, lists known failures (there are none today); the
 //! suite fails on a stale entry too.
 
@@ -50,6 +51,37 @@ pub fn run() -> anyhow::Result<()> {
     util::run(util::cargo().args(["build", "--quiet", "-p", "vmcp-fixture"]))?;
     let fixture = util::target_dir().join("debug/vmcp-fixture");
     let data = util::scratch_dir("conformance")?;
+    let out = data.join("results");
+
+    // The reference: the same suite against the fixture directly.
+    {
+        let mut child = Command::new(&fixture)
+            .args(["http", "--port", "0", "--name", "fixture"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start the fixture")?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("piped")),
+            &mut line,
+        )?;
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .context("the fixture did not say where it listens")?
+            .to_string();
+        println!("running the MCP conformance suite against the fixture directly ({addr}/mcp)");
+        let direct = util::run(
+            Command::new(&node)
+                .arg(&suite)
+                .args(["server", "--url", &format!("{addr}/mcp"), "-o"])
+                .arg(data.join("direct")),
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+        direct.context("the fixture itself fails the conformance suite")?;
+    }
+
     let server = VmcpProcess::start(&binary, &data, &[])?;
 
     let created = post(
@@ -70,7 +102,6 @@ pub fn run() -> anyhow::Result<()> {
     )?;
     let url = format!("{}/vmcp/conformance/mcp", server.base);
     println!("running the MCP conformance suite against {url}");
-    let out = data.join("results");
     let mut cmd = Command::new(&node);
     cmd.arg(&suite)
         .args(["server", "--url", &url, "-o"])

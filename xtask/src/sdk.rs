@@ -26,6 +26,8 @@ pub fn run() -> anyhow::Result<()> {
     .context("openapi-python-client rejected openapi.yaml")?;
 
     let binary = util::build_vmcp(false)?;
+    util::run(util::cargo().args(["build", "--quiet", "-p", "vmcp-fixture"]))?;
+    let fixture = util::target_dir().join("debug/vmcp-fixture");
     let data = work.join("data");
     std::fs::create_dir_all(&data)?;
     let server = VmcpProcess::start(&binary, &data, &[])?;
@@ -33,7 +35,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::new(venv.join("bin/python"))
             .env("PYTHONPATH", work.join("vmcp-client"))
             .arg(util::root().join("xtask/python/drive_sdk.py"))
-            .arg(&server.base),
+            .arg(&server.base)
+            .arg(&fixture),
     )?;
     drop(server);
     let _ = std::fs::remove_dir_all(&work);

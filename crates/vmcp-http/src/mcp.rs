@@ -160,11 +160,16 @@ async fn streamable_http(
     let request = builder
         .body(Full::new(body))
         .map_err(|e| vmcp_gateway::GatewayError::bad_request(format!("bad request: {e}")))?;
+    let is_delete = req.method() == actix_web::http::Method::DELETE;
     let response = service.handle(request).await;
     let (parts, body) = response.into_parts();
-    let mut out = HttpResponse::build(
-        StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-    );
+    let mut status =
+        StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if is_delete && status == StatusCode::ACCEPTED {
+        // A terminated session: some SDKs (Python) only take 200 or 204 as success here.
+        status = StatusCode::OK;
+    }
+    let mut out = HttpResponse::build(status);
     for (name, value) in &parts.headers {
         out.append_header((name.as_str(), value.as_bytes()));
     }

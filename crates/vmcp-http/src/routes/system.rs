@@ -9,13 +9,15 @@ use crate::error::ErrorBody;
 
 /// The server's health.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"status": "ok", "version": "0.1.0", "database": "sqlite"}))]
+#[schema(example = json!({"status": "ok", "version": "0.1.0", "database": "sqlite", "mcp_sessions": 2}))]
 pub struct Health {
     /// `ok`.
     pub status: String,
     pub version: String,
     /// `sqlite` or `postgres`.
     pub database: String,
+    /// Open MCP client sessions, over every vMCP's endpoints (streamable HTTP and SSE).
+    pub mcp_sessions: usize,
 }
 
 /// Health check
@@ -35,6 +37,7 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
             status: "ok".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             database: state.gateway.store().backend().as_str().into(),
+            mcp_sessions: state.gateway.sessions.count(),
         }),
         Err(e) => HttpResponse::ServiceUnavailable().json(ErrorBody {
             error: e.error,

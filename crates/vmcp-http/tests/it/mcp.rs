@@ -243,6 +243,7 @@ async fn streamable_http_endpoint_by_name_and_by_id() {
     .await;
     exercise(&upstream, &client).await;
     assert_eq!(app.gateway.sessions.count(), 1);
+    assert_eq!(app.get("/health").await.body["mcp_sessions"], 1);
     let session = &app.gateway.sessions.list()[0];
     assert!(
         session.client_id.starts_with("vmcp/"),
@@ -310,5 +311,92 @@ async fn dns_rebinding_and_unknown_vmcps_are_refused() {
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "vMCP not found");
+    app.stop().await;
+}
+
+fn progress_count(client: &Client) -> usize {
+    client
+        .notifications
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|n| n["method"] == "notifications/progress")
+        .count()
+}
+
+#[actix_web::test]
+async fn two_clients_share_one_upstream_without_mixing_anything() {
+    let (app, _beta, _vmcp) = setup().await;
+    let url = format!("{}/vmcp/team/mcp", app.base);
+    let (a_client, b_client) = (Arc::new(Client::default()), Arc::new(Client::default()));
+    let a = connect(TransportType::StreamableHttp, url.clone(), a_client.clone()).await;
+    let b = connect(TransportType::StreamableHttp, url, b_client.clone()).await;
+    for round in 0..5 {
+        let (ra, rb, ea, eb) = tokio::join!(
+            call(&a, "alpha.progress", json!({"steps": 3})),
+            call(&b, "alpha.progress", json!({"steps": 5})),
+            call(&a, "alpha.echo", json!({"text": format!("a{round}")})),
+            call(&b, "alpha.echo", json!({"text": format!("b{round}")})),
+        );
+        assert_eq!(ra["content"][0]["text"], "done in 3 steps");
+        assert_eq!(rb["content"][0]["text"], "done in 5 steps");
+        assert_eq!(ea["content"][0]["text"], format!("a{round}"));
+        assert_eq!(eb["content"][0]["text"], format!("b{round}"));
+    }
+    // Each client gets exactly its own progress notifications: 5 x 3 and 5 x 5.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while (progress_count(&a_client) < 15 || progress_count(&b_client) < 25)
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(progress_count(&a_client), 15);
+    assert_eq!(progress_count(&b_client), 25);
+    for (client, total) in [(&a_client, 3.0), (&b_client, 5.0)] {
+        let notes = client.notifications.lock().unwrap();
+        assert!(
+            notes
+                .iter()
+                .filter(|n| n["method"] == "notifications/progress")
+                .all(|n| n["params"]["total"] == total),
+            "a client received another client's progress"
+        );
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn a_client_cancellation_cancels_the_upstream_request() {
+    let (app, _beta, _vmcp) = setup().await;
+    let upstream = connect(
+        TransportType::StreamableHttp,
+        format!("{}/vmcp/team/mcp", app.base),
+        Arc::new(Client::default()),
+    )
+    .await;
+    let request: rmcp::model::ClientRequest = serde_json::from_value(
+        json!({"method": "tools/call", "params": {"name": "alpha.hang", "arguments": {}}}),
+    )
+    .unwrap();
+    let handle = upstream
+        .peer()
+        .send_cancellable_request(request, rmcp::service::PeerRequestOptions::no_options())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    handle.cancel(Some("changed my mind".into())).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = call(&upstream, "alpha.whoami", json!({})).await;
+        if r["structuredContent"]["cancelled"] == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "upstream not cancelled: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    upstream.shutdown().await;
     app.stop().await;
 }
