@@ -68,6 +68,20 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         ],
     ),
     (
+        "vmcp-substitution",
+        &[
+            "diesel",
+            "actix-web",
+            "tokio",
+            "rmcp",
+            "reqwest",
+            "vmcp-domain",
+            "vmcp-store",
+            "vmcp-gateway",
+            "vmcp-http",
+        ],
+    ),
+    (
         "vmcp-fixture",
         &[
             "diesel",

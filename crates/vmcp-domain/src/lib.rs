@@ -22,6 +22,6 @@ pub use server::{
 };
 pub use time::Timestamp;
 pub use vmcp::{
-    ImportServerEntry, Naming, Vmcp, VmcpExport, VmcpImport, VmcpInput, VmcpServerEntry,
-    VmcpServerInput,
+    ImportServerEntry, Naming, ToolCustomization, Vmcp, VmcpExport, VmcpImport, VmcpInput,
+    VmcpServerEntry, VmcpServerInput,
 };

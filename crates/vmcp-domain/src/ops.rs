@@ -15,7 +15,8 @@ use crate::ServerStatus;
 pub struct ToolCallRequest {
     /// The tool's name as the vMCP lists it (for example `filesystem.read_file`).
     pub name: String,
-    /// The tool's arguments. Omitted: `{}`.
+    /// The tool's arguments. Omitted: `{}`. Strings may hold substitution patterns
+    /// (`@config:key`, `@param:name`, `@tool(..)`, `@resource(..)`, `@prompt(..)`; `@@` is `@`).
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub arguments: Option<Map<String, Value>>,
@@ -41,11 +42,15 @@ pub struct ResourceReadRequest {
 pub struct PromptGetRequest {
     /// The prompt's name as the vMCP lists it.
     pub name: String,
-    /// The prompt's arguments. MCP prompt arguments are strings: numbers and booleans are
-    /// converted to their text; other values are a 400.
+    /// The prompt's arguments, after variable substitution. MCP prompt arguments are strings:
+    /// numbers and booleans are converted to their text; other values are a 400.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub arguments: Option<Map<String, Value>>,
+    /// Values for `@param:` substitutions of this call, overriding the vMCP's `active_config`.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    pub params: Option<Map<String, Value>>,
 }
 
 /// A member server whose items are missing from a list, and why.

@@ -96,6 +96,82 @@ impl Naming {
     }
 }
 
+/// How a vMCP changes one tool of one of its servers. Keyed in `tools` by `server.tool` (the
+/// server's name and the tool's own name, whatever the naming).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "create_issue", "description": "Open an issue in our repository",
+                          "fixed": {"repo": "@config:default_repo"}, "defaults": {"labels": ["triage"]}}))]
+pub struct ToolCustomization {
+    /// Hide the tool: not listed, not callable through this vMCP.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// Expose the tool under this name instead (1 to 128 of `[A-Za-z0-9_.-]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Replace the tool's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Arguments always sent, whatever the caller says; removed from the schema clients see.
+    /// Values may use substitution (`@config:default_repo`).
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub fixed: Map<String, Value>,
+    /// Arguments sent when the caller omits them (no longer required in the schema). Values may
+    /// use substitution.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub defaults: Map<String, Value>,
+}
+
+/// Checks the `tools` customizations of a vMCP.
+pub fn validate_tools(
+    tools: &std::collections::BTreeMap<String, ToolCustomization>,
+) -> Result<(), ValidationError> {
+    let mut renamed = std::collections::BTreeSet::new();
+    for (key, c) in tools {
+        let field = format!("tools.{key}");
+        let Some((server, tool)) = key.split_once('.') else {
+            return Err(ValidationError::new(
+                field,
+                "keys are server.tool: the server's name, a dot, the tool's own name",
+            ));
+        };
+        if crate::server::validate_server_name(server).is_err() || tool.is_empty() {
+            return Err(ValidationError::new(
+                field,
+                "keys are server.tool: the server's name, a dot, the tool's own name",
+            ));
+        }
+        if let Some(name) = &c.name {
+            let ok = !name.is_empty()
+                && name.len() <= 128
+                && name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-'));
+            if !ok {
+                return Err(ValidationError::new(
+                    format!("{field}.name"),
+                    format!("{name:?} is not a valid tool name: 1 to 128 of [A-Za-z0-9_.-]"),
+                ));
+            }
+            if !renamed.insert(name.clone()) {
+                return Err(ValidationError::new(
+                    format!("{field}.name"),
+                    format!("another tool is already renamed {name:?}"),
+                ));
+            }
+        }
+        if let Some(k) = c.fixed.keys().find(|k| c.defaults.contains_key(*k)) {
+            return Err(ValidationError::new(
+                format!("{field}.defaults.{k}"),
+                "an argument is either fixed or defaulted, not both",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// One member of a vMCP, as written in a create or update body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VmcpServerInput {
@@ -128,6 +204,14 @@ pub struct VmcpInput {
     /// How tools and prompts are named; omitted: `{"prefix": true, "separator": "."}`.
     #[serde(default)]
     pub naming: Option<Naming>,
+    /// Tool customizations, keyed by `server.tool`.
+    #[serde(default)]
+    pub tools: Option<std::collections::BTreeMap<String, ToolCustomization>>,
+    /// Apply variable substitution to the arguments that MCP clients send (off by default: an
+    /// LLM could be talked into sending `@config:api_key` to another server). Fixed and default
+    /// arguments are substituted for every caller.
+    #[serde(default)]
+    pub mcp_substitution: Option<bool>,
 }
 
 /// A vMCP member after defaults are applied.
@@ -144,6 +228,9 @@ impl VmcpInput {
         validate_description(self.description.as_deref())?;
         if let Some(n) = &self.naming {
             n.validate()?;
+        }
+        if let Some(t) = &self.tools {
+            validate_tools(t)?;
         }
         let mut members: Vec<Membership> = Vec::with_capacity(self.mcp_servers.len());
         for (i, m) in self.mcp_servers.iter().enumerate() {
@@ -196,6 +283,14 @@ pub struct Vmcp {
     #[schema(value_type = Object)]
     pub active_config: Map<String, Value>,
     pub naming: Naming,
+    /// Tool customizations, keyed by `server.tool`.
+    pub tools: std::collections::BTreeMap<String, ToolCustomization>,
+    /// Whether MCP clients' arguments go through variable substitution.
+    pub mcp_substitution: bool,
+    /// Problems found on save that do not stop it, e.g. a customized tool that no server of
+    /// the vMCP offers (it is kept, and applies when the tool appears).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     #[serde(with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -220,6 +315,10 @@ pub struct VmcpExport {
     pub active_config: Map<String, Value>,
     #[serde(default)]
     pub naming: Naming,
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, ToolCustomization>,
+    #[serde(default)]
+    pub mcp_substitution: bool,
 }
 
 /// A server definition inside an export document.
@@ -263,6 +362,10 @@ pub struct VmcpImport {
     pub active_config: Option<Map<String, Value>>,
     #[serde(default)]
     pub naming: Option<Naming>,
+    #[serde(default)]
+    pub tools: Option<std::collections::BTreeMap<String, ToolCustomization>>,
+    #[serde(default)]
+    pub mcp_substitution: Option<bool>,
 }
 
 /// One member of an imported vMCP (see `VmcpImport`).
@@ -314,6 +417,9 @@ impl VmcpImport {
         validate_description(self.description.as_deref())?;
         if let Some(n) = &self.naming {
             n.validate()?;
+        }
+        if let Some(t) = &self.tools {
+            validate_tools(t)?;
         }
         let mut out = Vec::with_capacity(self.mcp_servers.len());
         for (i, e) in self.mcp_servers.iter().enumerate() {

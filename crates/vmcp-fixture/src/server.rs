@@ -176,6 +176,12 @@ impl Fixture {
                 &[],
             ),
             tool(
+                "args",
+                "Returns the arguments it received (as JSON text and structuredContent)",
+                json!({"repo": {"type": "string"}, "title": {"type": "string"}, "limit": {"type": "integer"}}),
+                &["repo", "title", "limit"],
+            ),
+            tool(
                 "test_sampling",
                 "Asks the client to sample an LLM (sampling/createMessage) and returns its answer",
                 json!({"prompt": {"type": "string", "description": "The prompt to send"}}),
@@ -259,6 +265,10 @@ impl Fixture {
                 error_result("cancelled")
             }
             "fail" => error_result("this tool always fails"),
+            "args" => from_json(json!({
+                "content": [{"type": "text", "text": Value::Object(args.clone()).to_string()}],
+                "structuredContent": args
+            })),
             "test_simple_text" => text_result("This is a simple text response for testing."),
             "test_image_content" => from_json(json!({
                 "content": [{"type": "image", "data": TINY_PNG, "mimeType": "image/png"}]

@@ -41,6 +41,8 @@ fn bench(c: &mut Criterion) {
             mcp_servers: members,
             active_config: None,
             naming: None,
+            tools: None,
+            mcp_substitution: None,
         }))
         .unwrap();
     let list = rt.block_on(gateway.list_tools(&vmcp.vmcp_id)).unwrap();

@@ -12,17 +12,37 @@ use std::sync::{Arc, Mutex};
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use serde_json::Value;
 use vmcp_domain::{
-    HiddenItem, PromptList, ResourceList, ServerStatus, ToolList, UnavailableServer, Vmcp,
+    HiddenItem, PromptList, ResourceList, ServerStatus, ToolCustomization, ToolList,
+    UnavailableServer, Vmcp,
 };
 
 use crate::supervisor::{Catalog, Slot, Supervisor};
 use crate::uri_template::UriTemplate;
 
-/// Where an exposed name leads: a server, and the item's own name there.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where an exposed name leads: a server, the item's own name there, and the vMCP's
+/// customization of it (fixed and default arguments).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Route {
     pub server_id: String,
     pub name: String,
+    pub custom: Option<Arc<ToolCustomization>>,
+}
+
+/// A tool's input schema as clients see it: fixed arguments removed, defaulted ones optional.
+fn customized_schema(tool: &mut Tool, c: &ToolCustomization) {
+    let mut schema = (*tool.input_schema).clone();
+    if let Some(Value::Object(props)) = schema.get_mut("properties") {
+        for k in c.fixed.keys() {
+            props.remove(k);
+        }
+    }
+    if let Some(Value::Array(required)) = schema.get_mut("required") {
+        required.retain(|r| {
+            r.as_str()
+                .is_none_or(|r| !c.fixed.contains_key(r) && !c.defaults.contains_key(r))
+        });
+    }
+    tool.input_schema = Arc::new(schema);
 }
 
 /// One member's contribution to an aggregate's key: its catalog (by identity) and status.
@@ -46,6 +66,10 @@ pub struct Aggregate {
     resource_owners: HashMap<String, String>,
     pub templates: Vec<ResourceTemplate>,
     template_owners: Vec<(UriTemplate, String)>,
+    /// Server id -> name, for every member.
+    server_names: HashMap<String, String>,
+    /// Server id -> its tools' own names, for connected members.
+    tool_names: HashMap<String, Vec<String>>,
     /// The REST list bodies, built once.
     pub tool_list: Arc<ToolList>,
     pub resource_list: Arc<ResourceList>,
@@ -81,6 +105,50 @@ impl Aggregate {
             .zip(&self.template_owners)
             .find(|(t, _)| t.uri_template == uri_template)
             .map(|(_, (_, owner))| owner.as_str())
+    }
+
+    /// An exposed tool name, or a `server.tool` canonical name, to its route.
+    pub fn tool_by_any_name(&self, name: &str) -> Option<&Route> {
+        self.tool_routes.get(name).or_else(|| {
+            let (server, tool) = name.split_once('.')?;
+            self.tool_routes.values().find(|r| {
+                r.name == tool
+                    && self
+                        .server_names
+                        .get(&r.server_id)
+                        .is_some_and(|s| s == server)
+            })
+        })
+    }
+
+    /// An exposed prompt name, or `server.prompt`, to its route.
+    pub fn prompt_by_any_name(&self, name: &str) -> Option<&Route> {
+        self.prompt_routes.get(name).or_else(|| {
+            let (server, prompt) = name.split_once('.')?;
+            self.prompt_routes.values().find(|r| {
+                r.name == prompt
+                    && self
+                        .server_names
+                        .get(&r.server_id)
+                        .is_some_and(|s| s == server)
+            })
+        })
+    }
+
+    /// The id of the member server with this name.
+    pub fn server_id_of(&self, name: &str) -> Option<&str> {
+        self.server_names
+            .iter()
+            .find(|(_, n)| n.as_str() == name)
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// Whether a member server (connected or not) lists a tool of this own name.
+    pub fn server_has_tool(&self, server: &str, tool: &str) -> Option<bool> {
+        let id = self.server_id_of(server)?;
+        self.tool_names
+            .get(id)
+            .map(|names| names.iter().any(|n| n == tool))
     }
 
     /// The servers listed as unavailable.
@@ -162,6 +230,7 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
     let mut hidden_resources = Vec::new();
     let mut unavailable = Vec::new();
     let mut names: HashMap<String, String> = HashMap::new();
+    let mut tool_names: HashMap<String, Vec<String>> = HashMap::new();
     let mut key = Vec::with_capacity(members.len());
 
     for (slot, catalog, member_key) in members {
@@ -181,6 +250,12 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                 }),
             });
         }
+        if member_key.status == ServerStatus::Connected {
+            tool_names.insert(
+                slot.id.clone(),
+                catalog.tools.iter().map(|t| t.name.to_string()).collect(),
+            );
+        }
         key.push(member_key);
         let owner_name = |routes: &HashMap<String, Route>, exposed: &str| {
             routes
@@ -190,7 +265,14 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                 .unwrap_or_default()
         };
         for tool in &catalog.tools {
-            let exposed = naming.expose(&server, &tool.name);
+            let custom = vmcp.tools.get(&format!("{server}.{}", tool.name));
+            if custom.is_some_and(|c| c.hidden) {
+                continue;
+            }
+            let exposed = match custom.and_then(|c| c.name.clone()) {
+                Some(name) => name,
+                None => naming.expose(&server, &tool.name),
+            };
             match tool_routes.entry(exposed.clone()) {
                 Entry::Occupied(_) => hidden_tools.push(HiddenItem {
                     shadowed_by: owner_name(&tool_routes, &exposed),
@@ -201,9 +283,16 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                     v.insert(Route {
                         server_id: slot.id.clone(),
                         name: tool.name.to_string(),
+                        custom: custom.map(|c| Arc::new(c.clone())),
                     });
                     let mut t = tool.clone();
                     t.name = exposed.into();
+                    if let Some(c) = custom {
+                        if let Some(d) = &c.description {
+                            t.description = Some(d.clone().into());
+                        }
+                        customized_schema(&mut t, c);
+                    }
                     tools.push(t);
                 }
             }
@@ -220,6 +309,7 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                     v.insert(Route {
                         server_id: slot.id.clone(),
                         name: prompt.name.clone(),
+                        custom: None,
                     });
                     let mut p = prompt.clone();
                     p.name = exposed;
@@ -272,6 +362,8 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
         resource_owners,
         templates,
         template_owners,
+        server_names: names,
+        tool_names,
         tool_list,
         resource_list,
         prompt_list,

@@ -11,6 +11,7 @@ mod manage;
 mod ops;
 pub mod relay;
 pub mod session;
+pub mod substitution;
 pub mod supervisor;
 mod uri_template;
 
@@ -19,6 +20,7 @@ use std::sync::{Arc, RwLock};
 
 use aggregate::VmcpEntry;
 pub use ops::{ON_DEMAND_CONNECT_WAIT, SessionCall};
+pub use substitution::Fill;
 pub use uri_template::UriTemplate;
 use vmcp_domain::Vmcp;
 

@@ -153,6 +153,35 @@ impl Gateway {
         })
     }
 
+    /// Adds what is wrong but kept: customizations of tools that no member offers.
+    fn with_warnings(&self, mut vmcp: Vmcp) -> Vmcp {
+        if vmcp.tools.is_empty() {
+            return vmcp;
+        }
+        let aggregate = self
+            .vmcp_entry(&vmcp.vmcp_id)
+            .map(|e| e.aggregate(&self.supervisor));
+        for key in vmcp.tools.keys() {
+            let Some((server, tool)) = key.split_once('.') else {
+                continue;
+            };
+            if !vmcp.mcp_servers.iter().any(|m| m.name == server) {
+                vmcp.warnings.push(format!(
+                    "tools.{key}: no server of this vMCP is named {server:?} (kept: it applies if one is added)"
+                ));
+            } else if aggregate
+                .as_ref()
+                .and_then(|a| a.server_has_tool(server, tool))
+                == Some(false)
+            {
+                vmcp.warnings.push(format!(
+                    "tools.{key}: {server} has no tool named {tool:?} (kept: it applies if the tool appears)"
+                ));
+            }
+        }
+        vmcp
+    }
+
     pub async fn list_vmcps(&self) -> Result<Vec<Vmcp>> {
         self.db(|s| s.list_vmcps()).await
     }
@@ -160,14 +189,15 @@ impl Gateway {
     pub async fn get_vmcp(&self, id: &str) -> Result<Vmcp> {
         check_id(ids::VMCP_PREFIX, "vMCP", id)?;
         let id = id.to_string();
-        self.db(move |s| s.get_vmcp(&id)).await
+        let vmcp = self.db(move |s| s.get_vmcp(&id)).await?;
+        Ok(self.with_warnings(vmcp))
     }
 
     pub async fn create_vmcp(&self, input: VmcpInput) -> Result<Vmcp> {
         let members = input.validate()?;
         let vmcp = self.db(move |s| s.create_vmcp(&input, &members)).await?;
         self.cache_vmcp(&vmcp);
-        Ok(vmcp)
+        Ok(self.with_warnings(vmcp))
     }
 
     pub async fn update_vmcp(&self, id: &str, input: VmcpInput) -> Result<Vmcp> {
@@ -178,7 +208,7 @@ impl Gateway {
             .db(move |s| s.update_vmcp(&id, &input, &members))
             .await?;
         self.cache_vmcp(&vmcp);
-        Ok(vmcp)
+        Ok(self.with_warnings(vmcp))
     }
 
     pub async fn delete_vmcp(&self, id: &str) -> Result<Vmcp> {
@@ -213,6 +243,8 @@ impl Gateway {
             mcp_servers,
             active_config: vmcp.active_config,
             naming: vmcp.naming,
+            tools: vmcp.tools,
+            mcp_substitution: vmcp.mcp_substitution,
         })
     }
 
@@ -231,6 +263,6 @@ impl Gateway {
             }
         }
         self.cache_vmcp(&vmcp);
-        Ok(vmcp)
+        Ok(self.with_warnings(vmcp))
     }
 }

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use vmcp_domain::{PromptList, ResourceList, ServerStatus, ToolList, ids};
 
 use crate::aggregate::{Aggregate, VmcpEntry};
+use crate::substitution::Fill;
 use crate::supervisor::Slot;
 use crate::{ErrorKind, Gateway, GatewayError, Result};
 
@@ -120,25 +121,35 @@ impl Gateway {
         vmcp_id: &str,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        params: Option<Map<String, Value>>,
     ) -> Result<CallToolResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.call_tool_in(&entry, name, arguments, None).await
+        self.call_tool_in(&entry, name, arguments, None, Fill::rest(params))
+            .await
     }
 
+    /// Calls a tool by its exposed name (or `server.tool`). Its arguments are filled first (see
+    /// `fill_arguments`): a substitution that fails is a 400 and nothing is called upstream.
     pub async fn call_tool_in(
         &self,
         entry: &VmcpEntry,
         name: &str,
         arguments: Option<Map<String, Value>>,
         session: Option<&SessionCall>,
+        fill: Fill,
     ) -> Result<CallToolResult> {
-        let aggregate = self.aggregate_with(entry, |a| a.tool(name).is_some()).await;
-        let Some(route) = aggregate.tool(name) else {
+        let aggregate = self
+            .aggregate_with(entry, |a| a.tool_by_any_name(name).is_some())
+            .await;
+        let Some(route) = aggregate.tool_by_any_name(name) else {
             return Err(not_found("tool", name, &entry.vmcp.name, &aggregate));
         };
+        let arguments = self
+            .fill_arguments(entry, Some(route), arguments, &fill)
+            .await?;
         let (slot, peer) = self.peer_of(&route.server_id).await?;
         let mut params = CallToolRequestParams::new(route.name.clone());
-        params.arguments = Some(arguments.unwrap_or_default());
+        params.arguments = Some(arguments);
         let mut relayed = session.map(|s| {
             self.supervisor
                 .relay()
@@ -218,24 +229,32 @@ impl Gateway {
         vmcp_id: &str,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        params: Option<Map<String, Value>>,
     ) -> Result<GetPromptResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.get_prompt_in(&entry, name, arguments).await
+        self.get_prompt_in(&entry, name, arguments, Fill::rest(params))
+            .await
     }
 
+    /// Renders a prompt by its exposed name (or `server.prompt`), its arguments filled first.
     pub async fn get_prompt_in(
         &self,
         entry: &VmcpEntry,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        fill: Fill,
     ) -> Result<GetPromptResult> {
-        let arguments = prompt_arguments(arguments)?;
         let aggregate = self
-            .aggregate_with(entry, |a| a.prompt(name).is_some())
+            .aggregate_with(entry, |a| a.prompt_by_any_name(name).is_some())
             .await;
-        let Some(route) = aggregate.prompt(name) else {
+        let Some(route) = aggregate.prompt_by_any_name(name) else {
             return Err(not_found("prompt", name, &entry.vmcp.name, &aggregate));
         };
+        let arguments = match arguments {
+            Some(a) => Some(self.fill_arguments(entry, None, Some(a), &fill).await?),
+            None => None,
+        };
+        let arguments = prompt_arguments(arguments)?;
         let (slot, peer) = self.peer_of(&route.server_id).await?;
         let mut params = GetPromptRequestParams::new(route.name.clone());
         params.arguments = arguments;

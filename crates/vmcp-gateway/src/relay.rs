@@ -90,15 +90,35 @@ impl CallGuard {
     }
 }
 
+/// How long a finished call's progress route stays: rmcp handles an upstream's notifications
+/// on their own tasks, so the last ones may be handled just after the call's answer.
+const ROUTE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Drop for CallGuard {
     fn drop(&mut self) {
-        if let Some(token) = &self.token {
-            self.relay
-                .progress
-                .lock()
-                .expect("progress lock")
-                .routes
-                .remove(token);
+        if let Some(token) = self.token.take() {
+            let relay = self.relay.clone();
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    runtime.spawn(async move {
+                        tokio::time::sleep(ROUTE_GRACE).await;
+                        relay
+                            .progress
+                            .lock()
+                            .expect("progress lock")
+                            .routes
+                            .remove(&token);
+                    });
+                }
+                Err(_) => {
+                    relay
+                        .progress
+                        .lock()
+                        .expect("progress lock")
+                        .routes
+                        .remove(&token);
+                }
+            }
         }
         let mut inflight = self.relay.inflight.lock().expect("inflight lock");
         if let Some(calls) = inflight.get_mut(&self.server_id) {

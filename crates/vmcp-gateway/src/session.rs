@@ -165,6 +165,26 @@ impl VmcpSession {
             .is_some_and(|e| e.vmcp.mcp_servers.iter().any(|m| m.server_id == server_id))
     }
 
+    /// How an MCP client's call is filled: its arguments are substituted only when the vMCP
+    /// enables it; `_meta["vmcp/params"]` gives `@param:` values.
+    fn fill(
+        &self,
+        entry: &VmcpEntry,
+        meta: Option<&RequestMetaObject>,
+        context: &RequestContext<RoleServer>,
+    ) -> crate::Fill {
+        let from = |v: Option<serde_json::Value>| {
+            v.and_then(|v| v.get("vmcp/params").and_then(|p| p.as_object().cloned()))
+        };
+        let params = from(meta.and_then(|m| serde_json::to_value(m).ok()))
+            .or_else(|| from(serde_json::to_value(&context.meta).ok()));
+        crate::Fill {
+            caller_args: entry.vmcp.mcp_substitution,
+            params,
+            depth: 0,
+        }
+    }
+
     /// Pushes what happens upstream to this session's client, until the client goes away.
     fn watch(&self, peer: Peer<RoleServer>) {
         let mut events = self.gateway.subscribe();
@@ -315,8 +335,9 @@ impl ServerHandler for VmcpSession {
             peer: context.peer.clone(),
             progress_token: context.meta.get_progress_token(),
         };
+        let fill = self.fill(&entry, request.meta.as_ref(), &context);
         tokio::select! {
-            result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call)) => {
+            result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call), fill) => {
                 result.map(Into::into).map_err(to_error_data)
             }
             _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
@@ -430,8 +451,9 @@ impl ServerHandler for VmcpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let entry = self.entry()?;
+        let fill = self.fill(&entry, request.meta.as_ref(), &context);
         tokio::select! {
-            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments) => {
+            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments, fill) => {
                 result.map(Into::into).map_err(to_error_data)
             }
             _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),

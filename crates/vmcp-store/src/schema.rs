@@ -24,6 +24,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         naming -> Text,
+        settings -> Text,
     }
 }
 

@@ -23,6 +23,27 @@ struct VmcpRow {
     created_at: NaiveDateTime,
     updated_at: NaiveDateTime,
     naming: String,
+    settings: String,
+}
+
+/// What the `settings` column holds.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Settings {
+    #[serde(default)]
+    tools: std::collections::BTreeMap<String, vmcp_domain::ToolCustomization>,
+    #[serde(default)]
+    mcp_substitution: bool,
+}
+
+fn settings_text(
+    tools: &Option<std::collections::BTreeMap<String, vmcp_domain::ToolCustomization>>,
+    mcp_substitution: Option<bool>,
+) -> String {
+    serde_json::to_string(&Settings {
+        tools: tools.clone().unwrap_or_default(),
+        mcp_substitution: mcp_substitution.unwrap_or(false),
+    })
+    .expect("settings serialize")
 }
 
 impl VmcpRow {
@@ -40,8 +61,17 @@ impl VmcpRow {
                 self.id
             ))
         })?;
+        let settings: Settings = serde_json::from_str(&self.settings).map_err(|e| {
+            StoreError::Config(format!(
+                "stored vMCP {} has unreadable settings: {e}",
+                self.id
+            ))
+        })?;
         Ok(Vmcp {
             naming,
+            tools: settings.tools,
+            mcp_substitution: settings.mcp_substitution,
+            warnings: Vec::new(),
             vmcp_id: self.id,
             name: self.name,
             description: self.description,
@@ -59,6 +89,7 @@ struct VmcpFields<'a> {
     description: &'a str,
     active_config: String,
     naming: String,
+    settings: String,
 }
 
 fn name_taken(name: &str) -> StoreError {
@@ -171,6 +202,7 @@ fn insert(conn: &mut DbConnection, fields: &VmcpFields, members: &[Membership]) 
             vmcps::description.eq(fields.description),
             vmcps::active_config.eq(&fields.active_config),
             vmcps::naming.eq(&fields.naming),
+            vmcps::settings.eq(&fields.settings),
             vmcps::created_at.eq(now),
             vmcps::updated_at.eq(now),
         ))
@@ -228,6 +260,7 @@ impl Store {
             description: input.description.as_deref().unwrap_or(""),
             active_config: config_text(&input.active_config),
             naming: naming_text(&input.naming),
+            settings: settings_text(&input.tools, input.mcp_substitution),
         };
         self.write(|conn| insert(conn, &fields, members))
     }
@@ -244,6 +277,7 @@ impl Store {
                     vmcps::description.eq(input.description.as_deref().unwrap_or("")),
                     vmcps::active_config.eq(config_text(&input.active_config)),
                     vmcps::naming.eq(naming_text(&input.naming)),
+                    vmcps::settings.eq(settings_text(&input.tools, input.mcp_substitution)),
                     vmcps::updated_at.eq(time::now().naive_utc()),
                 ))
                 .execute(conn)
@@ -336,6 +370,7 @@ impl Store {
                 description: doc.description.as_deref().unwrap_or(""),
                 active_config: config_text(&doc.active_config),
                 naming: naming_text(&doc.naming),
+                settings: settings_text(&doc.tools, doc.mcp_substitution),
             };
             insert(conn, &fields, &members)
         })

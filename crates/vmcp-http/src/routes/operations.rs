@@ -91,7 +91,9 @@ pub async fn call_tool(
     let body = body.into_inner();
     let result = guarded(
         &req,
-        state.gateway.call_tool(&path, &body.name, body.arguments),
+        state
+            .gateway
+            .call_tool(&path, &body.name, body.arguments, body.params),
     )
     .await?;
     Ok(json_response(&result))
@@ -195,7 +197,9 @@ pub async fn get_prompt(
     let body = body.into_inner();
     let result = guarded(
         &req,
-        state.gateway.get_prompt(&path, &body.name, body.arguments),
+        state
+            .gateway
+            .get_prompt(&path, &body.name, body.arguments, body.params),
     )
     .await?;
     Ok(json_response(&result))

@@ -6,4 +6,5 @@ mod management;
 mod mcp;
 mod openapi;
 mod operations;
+mod substitution;
 mod support;

@@ -92,6 +92,9 @@ async fn walkthrough(app: &TestApp) {
             "mcp_servers",
             "active_config",
             "naming",
+            "tools",
+            "mcp_substitution",
+            "warnings",
             "created_at",
             "updated_at"
         ]
@@ -139,7 +142,9 @@ async fn walkthrough(app: &TestApp) {
                 "priority": 1
             }],
             "active_config": {"api_key": "value"},
-            "naming": {"prefix": true, "separator": "."}
+            "naming": {"prefix": true, "separator": "."},
+            "tools": {},
+            "mcp_substitution": false
         })
     );
 

@@ -1,0 +1,1 @@
+ALTER TABLE vmcps DROP COLUMN settings;

@@ -1,0 +1,1 @@
+ALTER TABLE vmcps ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
