@@ -1,6 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
 mod conformance;
+mod fuzz;
 mod interop;
 mod sdk;
 #[cfg(test)]
@@ -15,6 +16,7 @@ usage: cargo xtask <task>
 tasks:
   openapi     write openapi.yaml from the code (a test fails when it is stale)
   conformance run the official MCP conformance suite against a vMCP fronting the fixture
+  fuzz [S]    run each fuzz target (cargo-fuzz, nightly) for S seconds (default 60)
   interop     run vMCP against servers nobody here wrote: npm server-everything over stdio
               (npx), SSE and streamable HTTP, and a Python SDK server; no process may leak
   sdk         generate a Python client from openapi.yaml (openapi-python-client, warnings are
@@ -28,6 +30,7 @@ fn main() -> anyhow::Result<()> {
         Some("sdk") => sdk::run(),
         Some("interop") => interop::run(),
         Some("conformance") => conformance::run(),
+        Some("fuzz") => fuzz::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())
