@@ -6,12 +6,14 @@
 
 pub mod error;
 pub mod ids;
+pub mod logs;
 pub mod ops;
 pub mod server;
 pub mod time;
 pub mod vmcp;
 
 pub use error::ValidationError;
+pub use logs::{LogEntry, Pagination, Stats, StatsFilter, StatsQuery, StatsResponse};
 pub use ops::{
     HiddenItem, PromptGetRequest, PromptList, PromptResult, ResourceContents, ResourceList,
     ResourceReadRequest, ToolCallRequest, ToolList, ToolResult, UnavailableServer,

@@ -6,6 +6,7 @@
 //! It knows nothing of HTTP or MCP; it speaks in the domain crate's types.
 
 mod conn;
+mod logs;
 mod schema;
 mod servers;
 mod vmcps;
@@ -20,6 +21,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use vmcp_domain::ValidationError;
 
 pub use conn::{Backend, DatabaseUrl, DbConnection};
+pub use logs::{LogFigures, NewLog};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("../../migrations/postgres");

@@ -1,6 +1,8 @@
 //! The persistence suite: every test body runs on SQLite, and on Postgres when
 //! `VMCP_TEST_DATABASE_URL` is set.
 
+mod logs;
+
 use serde_json::json;
 use vmcp_domain::{McpServerInput, VmcpImport, VmcpInput};
 use vmcp_store::testing::TestDatabase;
