@@ -5,6 +5,7 @@ Usage: python drive_sdk.py BASE_URL FIXTURE_BINARY
 """
 
 import sys
+import time
 
 from vmcp_client import Client
 from vmcp_client.api.mcp_servers import (
@@ -25,6 +26,8 @@ from vmcp_client.api.vmcp_operations import (
     list_tools,
     read_resource,
 )
+from vmcp_client.api.stats import metrics
+from vmcp_client.api.stats import stats as stats_api
 from vmcp_client.api.system import health
 from vmcp_client.api.vmcps import (
     create_vmcp,
@@ -52,6 +55,7 @@ from vmcp_client.models import (
     McpServer,
     McpServerInput,
     ServerStatus,
+    StatsResponse,
     TransportType,
     Vmcp,
     VmcpExport,
@@ -126,6 +130,20 @@ def drive_operations(c, fixture):
         PromptResult,
     )
     assert rendered.messages[0]["content"]["text"] == "Hello, SDK!", rendered
+    # The operations above are in the log (written in the background, so wait for them).
+    deadline = time.time() + 10
+    while True:
+        page = expect(stats_api.sync_detailed(client=c, vmcp_id=vid, method="tools/call"), 200, StatsResponse)
+        if page.stats.total_logs == 2 or time.time() > deadline:
+            break
+        time.sleep(0.1)
+    assert page.stats.total_logs == 2, page
+    assert page.stats.failed == 1, page
+    assert page.pagination.total_items == 2, page
+    assert {log.target for log in page.logs} == {"fixture.echo", "nope"}, page
+    err = expect(stats_api.sync_detailed(client=c, page_size=101), 400, ErrorBody)
+    assert "page_size" in err.detail, err
+    expect(metrics.sync_detailed(client=c), 200, object)
     expect(disconnect_server.sync_detailed(sid, client=c), 200, DisconnectResponse)
     expect(delete_vmcp.sync_detailed(vid, client=c), 200, object)
     expect(delete_server.sync_detailed(sid, client=c), 200, object)

@@ -45,7 +45,9 @@ fn bench(c: &mut Criterion) {
             mcp_substitution: None,
         }))
         .unwrap();
-    let list = rt.block_on(gateway.list_tools(&vmcp.vmcp_id)).unwrap();
+    let list = rt
+        .block_on(gateway.list_tools(&vmcp.vmcp_id, &vmcp_gateway::Caller::default()))
+        .unwrap();
     assert!(list.unavailable.is_empty(), "{:?}", list.unavailable);
     let total = list.tools.len();
     assert!(total >= SERVERS * TOOLS, "only {total} tools");

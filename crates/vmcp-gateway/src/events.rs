@@ -45,4 +45,6 @@ pub enum GatewayEvent {
     },
     /// A vMCP was created, updated or deleted.
     VmcpChanged { vmcp_id: String },
+    /// An operation on a vMCP finished (what the operation log records).
+    Operation(Box<vmcp_domain::LogEntry>),
 }

@@ -8,6 +8,8 @@ pub mod aggregate;
 mod error;
 pub mod events;
 mod manage;
+pub mod metrics;
+pub mod oplog;
 mod ops;
 pub mod relay;
 pub mod session;
@@ -20,7 +22,7 @@ use std::sync::{Arc, RwLock};
 
 use aggregate::VmcpEntry;
 pub use ops::{ON_DEMAND_CONNECT_WAIT, SessionCall};
-pub use substitution::Fill;
+pub use substitution::{Caller, Fill};
 pub use uri_template::UriTemplate;
 use vmcp_domain::Vmcp;
 
@@ -37,6 +39,7 @@ pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 #[derive(Debug, Clone, Default)]
 pub struct GatewayOptions {
     pub supervisor: SupervisorOptions,
+    pub logs: oplog::LogOptions,
 }
 
 /// The running gateway. Cheap to share: hold it in an `Arc`.
@@ -47,6 +50,9 @@ pub struct Gateway {
     vmcps: RwLock<HashMap<String, Arc<VmcpEntry>>>,
     /// Open MCP client sessions.
     pub sessions: session::Sessions,
+    /// The operation log's writer.
+    pub oplog: oplog::OpLog,
+    metrics: metrics::Metrics,
 }
 
 impl Gateway {
@@ -59,6 +65,7 @@ impl Gateway {
         runtime: Handle,
     ) -> vmcp_store::Result<Arc<Self>> {
         let (events, _) = tokio::sync::broadcast::channel(1024);
+        let oplog = oplog::OpLog::start(store.clone(), events.clone(), options.logs);
         let supervisor = Supervisor::new(store.clone(), runtime, events, options.supervisor);
         for server in store.list_servers()? {
             supervisor.upsert(&server);
@@ -79,6 +86,8 @@ impl Gateway {
             supervisor,
             vmcps: RwLock::new(vmcps),
             sessions: session::Sessions::default(),
+            oplog,
+            metrics: metrics::Metrics::default(),
         }))
     }
 
@@ -140,8 +149,11 @@ impl Gateway {
         self.db(|s| s.ping()).await
     }
 
-    /// Stops every upstream connection (their processes included).
+    /// Stops every upstream connection (their processes included), then writes what the
+    /// operation log still holds.
     pub async fn shutdown(&self) {
         self.supervisor.shutdown().await;
+        self.oplog
+            .flush_and_stop(std::time::Duration::from_secs(10));
     }
 }

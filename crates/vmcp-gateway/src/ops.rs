@@ -21,15 +21,47 @@ use serde_json::{Map, Value};
 use vmcp_domain::{PromptList, ResourceList, ServerStatus, ToolList, ids};
 
 use crate::aggregate::{Aggregate, VmcpEntry};
-use crate::substitution::Fill;
+use crate::substitution::{Caller, Fill};
 use crate::supervisor::Slot;
 use crate::{ErrorKind, Gateway, GatewayError, Result};
+use serde_json::json;
 
 /// The MCP client session a call comes from: where its progress notifications and its
 /// upstream's requests (sampling, elicitation, roots) go.
 pub struct SessionCall {
     pub peer: Peer<rmcp::RoleServer>,
     pub progress_token: Option<ProgressToken>,
+}
+
+/// An operation being recorded.
+pub(crate) struct Record {
+    log_id: String,
+    vmcp_id: String,
+    method: &'static str,
+    caller: Caller,
+    at: vmcp_domain::Timestamp,
+    started: std::time::Instant,
+    config: Value,
+    server_id: Option<String>,
+    target: Option<String>,
+    arguments: Option<Value>,
+}
+
+impl Record {
+    fn start(entry: &VmcpEntry, method: &'static str, caller: &Caller) -> Self {
+        Self {
+            log_id: ids::new_log_id(),
+            vmcp_id: entry.vmcp.vmcp_id.clone(),
+            method,
+            caller: caller.clone(),
+            at: vmcp_domain::time::now(),
+            started: std::time::Instant::now(),
+            config: vmcp_domain::logs::redact(&entry.vmcp.active_config),
+            server_id: None,
+            target: None,
+            arguments: None,
+        }
+    }
 }
 
 /// Cancels an upstream request (`notifications/cancelled`) unless disarmed (`id = None`).
@@ -99,19 +131,94 @@ impl Gateway {
         entry.aggregate(&self.supervisor)
     }
 
-    pub async fn list_tools(&self, vmcp_id: &str) -> Result<Arc<ToolList>> {
+    pub async fn list_tools(&self, vmcp_id: &str, caller: &Caller) -> Result<Arc<ToolList>> {
         let entry = self.entry_by_id(vmcp_id)?;
-        Ok(self.prepared_aggregate(&entry).await.tool_list.clone())
+        let rec = Record::start(&entry, "tools/list", caller);
+        let list = self.prepared_aggregate(&entry).await.tool_list.clone();
+        self.finish(
+            rec,
+            &Ok::<_, GatewayError>(json!({"tools": list.tools.len()})),
+        );
+        Ok(list)
     }
 
-    pub async fn list_resources(&self, vmcp_id: &str) -> Result<Arc<ResourceList>> {
+    pub async fn list_resources(
+        &self,
+        vmcp_id: &str,
+        caller: &Caller,
+    ) -> Result<Arc<ResourceList>> {
         let entry = self.entry_by_id(vmcp_id)?;
-        Ok(self.prepared_aggregate(&entry).await.resource_list.clone())
+        let rec = Record::start(&entry, "resources/list", caller);
+        let list = self.prepared_aggregate(&entry).await.resource_list.clone();
+        self.finish(
+            rec,
+            &Ok::<_, GatewayError>(json!({"resources": list.resources.len()})),
+        );
+        Ok(list)
     }
 
-    pub async fn list_prompts(&self, vmcp_id: &str) -> Result<Arc<PromptList>> {
+    pub async fn list_prompts(&self, vmcp_id: &str, caller: &Caller) -> Result<Arc<PromptList>> {
         let entry = self.entry_by_id(vmcp_id)?;
-        Ok(self.prepared_aggregate(&entry).await.prompt_list.clone())
+        let rec = Record::start(&entry, "prompts/list", caller);
+        let list = self.prepared_aggregate(&entry).await.prompt_list.clone();
+        self.finish(
+            rec,
+            &Ok::<_, GatewayError>(json!({"prompts": list.prompts.len()})),
+        );
+        Ok(list)
+    }
+
+    /// Records an operation that an MCP session served from the aggregate (lists).
+    pub fn record_list(
+        &self,
+        entry: &VmcpEntry,
+        method: &'static str,
+        caller: &Caller,
+        items: usize,
+    ) {
+        let rec = Record::start(entry, method, caller);
+        self.finish(rec, &Ok::<_, GatewayError>(json!({"items": items})));
+    }
+
+    /// Writes an operation's row (through the operation log's queue: never waits).
+    fn finish<T: serde::Serialize>(&self, rec: Record, result: &Result<T>) {
+        let (result, success, error) = match result {
+            Ok(v) => (serde_json::to_value(v).ok(), true, None),
+            Err(e) => (None, false, Some(format!("{}: {}", e.error, e.detail))),
+        };
+        let (result, truncated) = match result {
+            Some(v) => {
+                let (v, t) = vmcp_domain::logs::cap_result(&v);
+                (Some(v), t)
+            }
+            None => (None, false),
+        };
+        let elapsed = rec.started.elapsed().as_secs_f64();
+        self.metrics.observe(
+            &rec.vmcp_id,
+            rec.server_id.as_deref().unwrap_or(""),
+            rec.method,
+            success,
+            elapsed,
+        );
+        self.oplog.record(vmcp_domain::LogEntry {
+            log_id: rec.log_id,
+            client_id: rec.caller.client_id,
+            vmcp_id: Some(rec.vmcp_id),
+            method: rec.method.to_string(),
+            mcp_server_id: rec.server_id,
+            target: rec.target,
+            arguments: rec.arguments,
+            result,
+            result_truncated: truncated,
+            active_config_snapshot: Some(rec.config),
+            timestamp: rec.at,
+            duration_ms: elapsed * 1000.0,
+            success,
+            error,
+            parent_log_id: rec.caller.parent_log_id,
+            source: rec.caller.source.to_string(),
+        });
     }
 
     /// Calls a tool of a vMCP by its exposed name. A tool error (`isError`) is a result, not
@@ -122,9 +229,10 @@ impl Gateway {
         name: &str,
         arguments: Option<Map<String, Value>>,
         params: Option<Map<String, Value>>,
+        caller: Caller,
     ) -> Result<CallToolResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.call_tool_in(&entry, name, arguments, None, Fill::rest(params))
+        self.call_tool_in(&entry, name, arguments, None, Fill::rest(params, caller))
             .await
     }
 
@@ -138,15 +246,42 @@ impl Gateway {
         session: Option<&SessionCall>,
         fill: Fill,
     ) -> Result<CallToolResult> {
+        let mut rec = Record::start(entry, "tools/call", &fill.caller);
+        rec.target = Some(name.to_string());
+        rec.arguments = arguments.clone().map(Value::Object);
+        let result = self
+            .call_tool_routed(entry, name, arguments, session, fill, &mut rec)
+            .await;
+        self.finish(rec, &result);
+        result
+    }
+
+    async fn call_tool_routed(
+        &self,
+        entry: &VmcpEntry,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+        session: Option<&SessionCall>,
+        fill: Fill,
+        rec: &mut Record,
+    ) -> Result<CallToolResult> {
         let aggregate = self
             .aggregate_with(entry, |a| a.tool_by_any_name(name).is_some())
             .await;
         let Some(route) = aggregate.tool_by_any_name(name) else {
             return Err(not_found("tool", name, &entry.vmcp.name, &aggregate));
         };
+        rec.server_id = Some(route.server_id.clone());
         let arguments = self
-            .fill_arguments(entry, Some(route), arguments, &fill)
+            .fill_arguments(
+                entry,
+                Some(route),
+                arguments,
+                &fill.for_nested_of(&rec.log_id),
+            )
             .await?;
+        // The log keeps the arguments as the caller sent them: the filled ones may hold
+        // `@config:` secrets.
         let (slot, peer) = self.peer_of(&route.server_id).await?;
         let mut params = CallToolRequestParams::new(route.name.clone());
         params.arguments = Some(arguments);
@@ -189,9 +324,30 @@ impl Gateway {
     }
 
     /// Reads a resource of a vMCP by URI.
-    pub async fn read_resource(&self, vmcp_id: &str, uri: &str) -> Result<ReadResourceResult> {
+    pub async fn read_resource(
+        &self,
+        vmcp_id: &str,
+        uri: &str,
+        caller: &Caller,
+    ) -> Result<ReadResourceResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.read_resource_in(&entry, uri).await
+        self.read_resource_logged(&entry, uri, caller).await
+    }
+
+    /// Reads a resource and records the operation.
+    pub async fn read_resource_logged(
+        &self,
+        entry: &VmcpEntry,
+        uri: &str,
+        caller: &Caller,
+    ) -> Result<ReadResourceResult> {
+        let mut rec = Record::start(entry, "resources/read", caller);
+        rec.target = Some(uri.to_string());
+        let aggregate = entry.aggregate(&self.supervisor);
+        rec.server_id = aggregate.resource_owner(uri).map(String::from);
+        let result = self.read_resource_in(entry, uri).await;
+        self.finish(rec, &result);
+        result
     }
 
     pub async fn read_resource_in(
@@ -230,9 +386,10 @@ impl Gateway {
         name: &str,
         arguments: Option<Map<String, Value>>,
         params: Option<Map<String, Value>>,
+        caller: Caller,
     ) -> Result<GetPromptResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.get_prompt_in(&entry, name, arguments, Fill::rest(params))
+        self.get_prompt_in(&entry, name, arguments, Fill::rest(params, caller))
             .await
     }
 
@@ -244,14 +401,36 @@ impl Gateway {
         arguments: Option<Map<String, Value>>,
         fill: Fill,
     ) -> Result<GetPromptResult> {
+        let mut rec = Record::start(entry, "prompts/get", &fill.caller);
+        rec.target = Some(name.to_string());
+        rec.arguments = arguments.clone().map(Value::Object);
+        let result = self
+            .get_prompt_routed(entry, name, arguments, fill, &mut rec)
+            .await;
+        self.finish(rec, &result);
+        result
+    }
+
+    async fn get_prompt_routed(
+        &self,
+        entry: &VmcpEntry,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+        fill: Fill,
+        rec: &mut Record,
+    ) -> Result<GetPromptResult> {
         let aggregate = self
             .aggregate_with(entry, |a| a.prompt_by_any_name(name).is_some())
             .await;
         let Some(route) = aggregate.prompt_by_any_name(name) else {
             return Err(not_found("prompt", name, &entry.vmcp.name, &aggregate));
         };
+        rec.server_id = Some(route.server_id.clone());
         let arguments = match arguments {
-            Some(a) => Some(self.fill_arguments(entry, None, Some(a), &fill).await?),
+            Some(a) => Some(
+                self.fill_arguments(entry, None, Some(a), &fill.for_nested_of(&rec.log_id))
+                    .await?,
+            ),
             None => None,
         };
         let arguments = prompt_arguments(arguments)?;

@@ -179,9 +179,19 @@ impl VmcpSession {
         let params = from(meta.and_then(|m| serde_json::to_value(m).ok()))
             .or_else(|| from(serde_json::to_value(&context.meta).ok()));
         crate::Fill {
+            caller: self.caller(),
             caller_args: entry.vmcp.mcp_substitution,
             params,
             depth: 0,
+        }
+    }
+
+    /// This session, as the operation log names it.
+    fn caller(&self) -> crate::Caller {
+        crate::Caller {
+            client_id: self.state.client_id.lock().expect("client id lock").clone(),
+            source: "mcp",
+            parent_log_id: None,
         }
     }
 
@@ -349,7 +359,14 @@ impl ServerHandler for VmcpSession {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+        let entry = self.entry()?;
+        let aggregate = self.gateway.prepared_aggregate(&entry).await;
+        self.gateway.record_list(
+            &entry,
+            "resources/list",
+            &self.caller(),
+            aggregate.resources.len(),
+        );
         let (resources, next) = page(
             &aggregate.resources,
             request.as_ref().and_then(|r| r.cursor.as_deref()),
@@ -380,8 +397,9 @@ impl ServerHandler for VmcpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let entry = self.entry()?;
+        let caller = self.caller();
         tokio::select! {
-            result = self.gateway.read_resource_in(&entry, &request.uri) => {
+            result = self.gateway.read_resource_logged(&entry, &request.uri, &caller) => {
                 result.map(Into::into).map_err(to_error_data)
             }
             _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
@@ -435,7 +453,14 @@ impl ServerHandler for VmcpSession {
         request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+        let entry = self.entry()?;
+        let aggregate = self.gateway.prepared_aggregate(&entry).await;
+        self.gateway.record_list(
+            &entry,
+            "prompts/list",
+            &self.caller(),
+            aggregate.prompts.len(),
+        );
         let (prompts, next) = page(
             &aggregate.prompts,
             request.as_ref().and_then(|r| r.cursor.as_deref()),

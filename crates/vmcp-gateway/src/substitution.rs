@@ -9,9 +9,36 @@ use vmcp_substitution::{Limits, Resolver, SubstitutionError, substitute, substit
 use crate::aggregate::{Route, VmcpEntry};
 use crate::{ErrorKind, Gateway, GatewayError, Result};
 
-/// How a call's arguments are filled.
+/// Who makes a call, for the operation log.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub client_id: String,
+    /// `rest` or `mcp`.
+    pub source: &'static str,
+    /// The operation this one was made for (nested substitution calls).
+    pub parent_log_id: Option<String>,
+}
+
+impl Caller {
+    pub fn rest(client_id: Option<String>) -> Self {
+        Self {
+            client_id: client_id.unwrap_or_else(|| "rest-api".to_string()),
+            source: "rest",
+            parent_log_id: None,
+        }
+    }
+}
+
+impl Default for Caller {
+    fn default() -> Self {
+        Self::rest(None)
+    }
+}
+
+/// How a call's arguments are filled, and who makes it.
 #[derive(Debug, Clone, Default)]
 pub struct Fill {
+    pub caller: Caller,
     /// Substitute the caller's own arguments: always for REST (a trusted caller), for MCP
     /// clients only when the vMCP enables it.
     pub caller_args: bool,
@@ -22,9 +49,17 @@ pub struct Fill {
 }
 
 impl Fill {
+    /// The fill of this call's own arguments: nested calls it makes are linked to `log_id`.
+    pub fn for_nested_of(&self, log_id: &str) -> Fill {
+        let mut f = self.clone();
+        f.caller.parent_log_id = Some(log_id.to_string());
+        f
+    }
+
     /// For REST callers.
-    pub fn rest(params: Option<Map<String, Value>>) -> Self {
+    pub fn rest(params: Option<Map<String, Value>>, caller: Caller) -> Self {
         Self {
+            caller,
             caller_args: true,
             params,
             depth: 0,
@@ -46,6 +81,7 @@ struct VmcpResolver<'a> {
 
 fn nested(fill: &Fill) -> Fill {
     Fill {
+        caller: fill.caller.clone(),
         caller_args: false,
         params: fill.params.clone(),
         depth: fill.depth + 1,
@@ -112,9 +148,11 @@ impl Resolver for VmcpResolver<'_> {
                 }
                 _ => target.clone(),
             };
+            let mut caller = self.fill.caller.clone();
+            caller.source = self.fill.caller.source;
             let result = self
                 .gateway
-                .read_resource_in(self.entry, &uri)
+                .read_resource_logged(self.entry, &uri, &caller)
                 .await
                 .map_err(|e| format!("{}: {}", e.error, e.detail))?;
             let value = serde_json::to_value(&result).unwrap_or_default();

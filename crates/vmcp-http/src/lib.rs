@@ -57,6 +57,7 @@ impl AppState {
         (name = "vmcps", description = "Virtual MCP servers (vMCPs): groups of MCP servers with priorities and configuration"),
         (name = "vmcp operations", description = "A vMCP used as one MCP server: its merged tools, resources and prompts"),
         (name = "mcp_servers", description = "Registered MCP servers (stdio, SSE, streamable HTTP)"),
+        (name = "stats", description = "The operation log, its statistics, and metrics"),
         (name = "system", description = "Health"),
     )
 )]
@@ -72,7 +73,7 @@ where
             InitError = (),
         >,
 {
-    use routes::{operations, servers, system, vmcps};
+    use routes::{operations, servers, stats, system, vmcps};
     app.service(
         scope::scope("/api")
             .service(vmcps::list_vmcps)
@@ -95,9 +96,11 @@ where
             .service(servers::delete_server)
             .service(servers::connect_server)
             .service(servers::disconnect_server)
-            .service(servers::server_logs),
+            .service(servers::server_logs)
+            .service(stats::stats),
     )
     .service(system::health)
+    .service(stats::metrics)
 }
 
 /// The OpenAPI document of the API, as served at `/openapi.json`.
@@ -159,6 +162,7 @@ pub fn app(
         )
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(mcp::routes)
+        .route("/ws", web::get().to(routes::stats::ws))
         .default_service(web::to(error::not_routed))
         .wrap(from_fn(trace_requests))
 }

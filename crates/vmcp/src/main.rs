@@ -56,6 +56,12 @@ struct ServeArgs {
     /// clients use to reach a non-local deployment.
     #[arg(long, env = "VMCP_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Vec<String>,
+    /// Operation logs older than this many days are deleted (0 keeps them forever).
+    #[arg(long, env = "VMCP_LOG_RETENTION_DAYS", default_value_t = 30)]
+    log_retention_days: u64,
+    /// Keep at most this many operation logs, the newest (unset: no row limit).
+    #[arg(long, env = "VMCP_LOG_MAX_ROWS")]
+    log_max_rows: Option<u64>,
 }
 
 fn default_database_url() -> String {
@@ -98,7 +104,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .context("cannot start the gateway runtime")?;
     let gateway = {
         let _guard = runtime.enter();
-        Gateway::start(store, GatewayOptions::default(), runtime.handle().clone())
+        let mut options = GatewayOptions::default();
+        options.logs.max_age = (args.log_retention_days > 0)
+            .then(|| std::time::Duration::from_secs(args.log_retention_days * 24 * 3600));
+        options.logs.max_rows = args.log_max_rows;
+        Gateway::start(store, options, runtime.handle().clone())
             .context("cannot start the gateway")?
     };
 

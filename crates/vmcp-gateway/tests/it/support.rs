@@ -16,6 +16,7 @@ pub fn options() -> GatewayOptions {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_millis(800),
         },
+        ..GatewayOptions::default()
     }
 }
 

@@ -1,5 +1,6 @@
 pub mod operations;
 pub mod servers;
+pub mod stats;
 pub mod system;
 pub mod vmcps;
 

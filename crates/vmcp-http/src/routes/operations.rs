@@ -10,7 +10,7 @@ use vmcp_domain::{
     PromptGetRequest, PromptList, PromptResult, ResourceContents, ResourceList,
     ResourceReadRequest, ToolCallRequest, ToolList, ToolResult,
 };
-use vmcp_gateway::GatewayError;
+use vmcp_gateway::{Caller, GatewayError};
 
 use crate::AppState;
 use crate::client_gone::until_client_gone;
@@ -18,6 +18,17 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::Json;
 
 const TAG: &str = "vmcp operations";
+
+/// The REST caller, for the operation log: the `X-Client-Id` header, else `rest-api`.
+fn caller(req: &HttpRequest) -> Caller {
+    Caller::rest(
+        req.headers()
+            .get("x-client-id")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().chars().take(200).collect::<String>())
+            .filter(|v| !v.is_empty()),
+    )
+}
 
 fn json_response<T: serde::Serialize>(value: &T) -> HttpResponse {
     HttpResponse::Ok().json(value)
@@ -56,10 +67,11 @@ async fn guarded<T>(
 )]
 #[get("/vmcps/{vmcp_id}/tools")]
 pub async fn list_tools(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state.gateway.list_tools(&path).await?;
+    let list = state.gateway.list_tools(&path, &caller(&req)).await?;
     Ok(json_response(&*list))
 }
 
@@ -93,7 +105,7 @@ pub async fn call_tool(
         &req,
         state
             .gateway
-            .call_tool(&path, &body.name, body.arguments, body.params),
+            .call_tool(&path, &body.name, body.arguments, body.params, caller(&req)),
     )
     .await?;
     Ok(json_response(&result))
@@ -115,10 +127,11 @@ pub async fn call_tool(
 )]
 #[get("/vmcps/{vmcp_id}/resources")]
 pub async fn list_resources(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state.gateway.list_resources(&path).await?;
+    let list = state.gateway.list_resources(&path, &caller(&req)).await?;
     Ok(json_response(&*list))
 }
 
@@ -146,7 +159,8 @@ pub async fn read_resource(
     path: web::Path<String>,
     body: Json<ResourceReadRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let result = guarded(&req, state.gateway.read_resource(&path, &body.uri)).await?;
+    let who = caller(&req);
+    let result = guarded(&req, state.gateway.read_resource(&path, &body.uri, &who)).await?;
     Ok(json_response(&result))
 }
 
@@ -164,10 +178,11 @@ pub async fn read_resource(
 )]
 #[get("/vmcps/{vmcp_id}/prompts")]
 pub async fn list_prompts(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = state.gateway.list_prompts(&path).await?;
+    let list = state.gateway.list_prompts(&path, &caller(&req)).await?;
     Ok(json_response(&*list))
 }
 
@@ -199,7 +214,7 @@ pub async fn get_prompt(
         &req,
         state
             .gateway
-            .get_prompt(&path, &body.name, body.arguments, body.params),
+            .get_prompt(&path, &body.name, body.arguments, body.params, caller(&req)),
     )
     .await?;
     Ok(json_response(&result))

@@ -6,5 +6,6 @@ mod management;
 mod mcp;
 mod openapi;
 mod operations;
+mod stats;
 mod substitution;
 mod support;
