@@ -3,12 +3,16 @@
 //! Every figure is computed in SQL over the filtered rows (counts, distinct counts, an average),
 //! never by loading rows; a page is one indexed, ordered query (newest first).
 
-use chrono::NaiveDateTime;
-use diesel::dsl::{count, count_star};
+use std::collections::BTreeMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{count, count_star, sql};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 use serde_json::Value;
 use vmcp_domain::{LogEntry, StatsFilter};
 
+use crate::schema::operation_log_days as od;
 use crate::schema::operation_logs as ol;
 use crate::{DbConnection, Result, Store, StoreError};
 
@@ -148,12 +152,25 @@ impl Store {
             return Ok(0);
         }
         self.write(|conn| {
-            // One statement per row (the multi-backend connection has no batch insert), all in
-            // one transaction.
             let mut written = 0;
-            for row in rows {
-                written += diesel::insert_into(ol::table).values(row).execute(conn)?;
+            match conn {
+                // Postgres: multi-row statements (a round trip per row would cap the writer at a
+                // few thousand rows a second). 16 columns x 1000 rows stays under the 65535
+                // bind parameters of one statement.
+                DbConnection::Postgresql(pg) => {
+                    for chunk in rows.chunks(1000) {
+                        written += diesel::insert_into(ol::table).values(chunk).execute(pg)?;
+                    }
+                }
+                // SQLite: one prepared statement per row, in the same transaction (cheap, with no
+                // round trips).
+                DbConnection::Sqlite(_) => {
+                    for row in rows {
+                        written += diesel::insert_into(ol::table).values(row).execute(conn)?;
+                    }
+                }
             }
+            add_day_counts(conn, rows)?;
             Ok(written)
         })
     }
@@ -162,24 +179,11 @@ impl Store {
     pub fn log_stats(&self, f: &StatsFilter) -> Result<(LogFigures, Vec<LogEntry>)> {
         let mut conn = self.conn()?;
         let conn = &mut *conn;
-        let total: i64 = filtered(f).select(count_star()).first(conn)?;
-        let clients: i64 = filtered(f)
-            .select(count(ol::client_id).aggregate_distinct())
-            .first(conn)?;
-        let vmcps: i64 = filtered(f)
-            .select(count(ol::vmcp_id).aggregate_distinct())
-            .first(conn)?;
-        let tool_calls: i64 = filtered(f)
-            .filter(ol::method.eq("tools/call"))
-            .select(count_star())
-            .first(conn)?;
-        let failed: i64 = filtered(f)
-            .filter(ol::success.eq(false))
-            .select(count_star())
-            .first(conn)?;
-        let avg: Option<f64> = filtered(f)
-            .select(diesel::dsl::avg(ol::duration_ms))
-            .first(conn)?;
+        let (total, clients, vmcps, tool_calls, failed, avg) = if day_aligned(f) {
+            figures_from_days(conn, f)?
+        } else {
+            figures_from_rows(conn, f)?
+        };
         let offset = i64::from(f.page - 1) * i64::from(f.page_size);
         let rows: Vec<LogRow> = filtered(f)
             .order((ol::timestamp.desc(), ol::id.desc()))
@@ -194,7 +198,7 @@ impl Store {
                 vmcps: n(vmcps),
                 tool_calls: n(tool_calls),
                 failed: n(failed),
-                avg_duration_ms: avg.unwrap_or(0.0),
+                avg_duration_ms: avg,
             },
             rows.into_iter().map(LogRow::into_entry).collect(),
         ))
@@ -204,9 +208,12 @@ impl Store {
     pub fn prune_logs(&self, before: Option<NaiveDateTime>, keep: Option<u64>) -> Result<usize> {
         self.write(|conn| {
             let mut deleted = 0;
+            // The last day whose counts the deletions may have changed.
+            let mut last_day = None;
             if let Some(before) = before {
                 deleted +=
                     diesel::delete(ol::table.filter(ol::timestamp.lt(before))).execute(conn)?;
+                last_day = Some(before.date());
             }
             if let Some(keep) = keep {
                 let cutoff: Option<(NaiveDateTime, String)> = ol::table
@@ -227,9 +234,179 @@ impl Store {
                         ),
                     )
                     .execute(conn)?;
+                    last_day = last_day.max(Some(t.date()));
                 }
+            }
+            if deleted > 0
+                && let Some(day) = last_day
+            {
+                recount_days_until(conn, day)?;
             }
             Ok(deleted)
         })
     }
+}
+
+type Figures = (i64, i64, i64, i64, i64, f64);
+
+/// Every figure in one pass over the filtered rows.
+fn figures_from_rows(conn: &mut DbConnection, f: &StatsFilter) -> Result<Figures> {
+    let (total, clients, vmcps, tool_calls, failed, avg): (i64, i64, i64, i64, i64, Option<f64>) =
+        filtered(f)
+            .select((
+                count_star(),
+                count(ol::client_id).aggregate_distinct(),
+                count(ol::vmcp_id).aggregate_distinct(),
+                sql::<BigInt>("COUNT(CASE WHEN method = 'tools/call' THEN 1 END)"),
+                sql::<BigInt>("COUNT(CASE WHEN success THEN NULL ELSE 1 END)"),
+                diesel::dsl::avg(ol::duration_ms),
+            ))
+            .first(conn)?;
+    Ok((
+        total,
+        clients,
+        vmcps,
+        tool_calls,
+        failed,
+        avg.unwrap_or(0.0),
+    ))
+}
+
+/// Whether the query's time bounds fall on UTC midnights (or are absent): then the daily counts
+/// answer it exactly.
+fn day_aligned(f: &StatsFilter) -> bool {
+    [f.start, f.end]
+        .iter()
+        .flatten()
+        .all(|t| t.naive_utc().time() == chrono::NaiveTime::MIN)
+}
+
+fn day_text(d: NaiveDate) -> String {
+    d.format("%Y-%m-%d").to_string()
+}
+
+/// The figures from the daily counts: a few rows a day instead of every operation.
+fn figures_from_days(conn: &mut DbConnection, f: &StatsFilter) -> Result<Figures> {
+    let mut q = od::table.into_boxed();
+    if let Some(s) = f.start {
+        q = q.filter(od::day.ge(day_text(s.date_naive())));
+    }
+    if let Some(e) = f.end {
+        q = q.filter(od::day.lt(day_text(e.date_naive())));
+    }
+    if let Some(v) = &f.vmcp_id {
+        q = q.filter(od::vmcp_id.eq(v.clone()));
+    }
+    if let Some(c) = &f.client_id {
+        q = q.filter(od::client_id.eq(c.clone()));
+    }
+    if let Some(m) = &f.method {
+        q = q.filter(od::method.eq(m.clone()));
+    }
+    let (total, clients, vmcps, tool_calls, failed, duration): (
+        Option<i64>,
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<f64>,
+    ) = q
+        .select((
+            sql::<Nullable<BigInt>>("CAST(SUM(calls) AS BIGINT)"),
+            count(od::client_id).aggregate_distinct(),
+            sql::<BigInt>("COUNT(DISTINCT NULLIF(vmcp_id, ''))"),
+            sql::<Nullable<BigInt>>(
+                "CAST(SUM(CASE WHEN method = 'tools/call' THEN calls ELSE 0 END) AS BIGINT)",
+            ),
+            sql::<Nullable<BigInt>>("CAST(SUM(failed) AS BIGINT)"),
+            sql::<Nullable<Double>>("SUM(duration_ms)"),
+        ))
+        .first(conn)?;
+    let total = total.unwrap_or(0);
+    let avg = if total > 0 {
+        duration.unwrap_or(0.0) / total as f64
+    } else {
+        0.0
+    };
+    Ok((
+        total,
+        clients,
+        vmcps,
+        tool_calls.unwrap_or(0),
+        failed.unwrap_or(0),
+        avg,
+    ))
+}
+
+/// Adds a batch of rows to the daily counts (in the batch's transaction).
+fn add_day_counts(conn: &mut DbConnection, rows: &[NewLog]) -> Result<()> {
+    // (day, vMCP, client, method) -> (calls, failed, total duration)
+    type Key<'a> = (String, &'a str, &'a str, &'a str);
+    let mut days: BTreeMap<Key, (i64, i64, f64)> = BTreeMap::new();
+    for r in rows {
+        let key = (
+            day_text(r.timestamp.date()),
+            r.vmcp_id.as_deref().unwrap_or(""),
+            r.client_id.as_str(),
+            r.method.as_str(),
+        );
+        let e = days.entry(key).or_default();
+        e.0 += 1;
+        e.1 += i64::from(!r.success);
+        e.2 += r.duration_ms;
+    }
+    const UPSERT: &str = "ON CONFLICT (day, vmcp_id, client_id, method) DO UPDATE SET \
+        calls = operation_log_days.calls + excluded.calls, \
+        failed = operation_log_days.failed + excluded.failed, \
+        duration_ms = operation_log_days.duration_ms + excluded.duration_ms";
+    let insert = match conn {
+        DbConnection::Postgresql(_) => format!(
+            "INSERT INTO operation_log_days (day, vmcp_id, client_id, method, calls, failed, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) {UPSERT}"
+        ),
+        DbConnection::Sqlite(_) => format!(
+            "INSERT INTO operation_log_days (day, vmcp_id, client_id, method, calls, failed, duration_ms) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) {UPSERT}"
+        ),
+    };
+    for ((day, vmcp, client, method), (calls, failed, duration)) in days {
+        diesel::sql_query(&insert)
+            .bind::<Text, _>(day)
+            .bind::<Text, _>(vmcp)
+            .bind::<Text, _>(client)
+            .bind::<Text, _>(method)
+            .bind::<BigInt, _>(calls)
+            .bind::<BigInt, _>(failed)
+            .bind::<Double, _>(duration)
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Recomputes the daily counts of every day up to `last` from the rows (after a prune).
+fn recount_days_until(conn: &mut DbConnection, last: NaiveDate) -> Result<()> {
+    let day = day_text(last);
+    let next = last
+        .succ_opt()
+        .unwrap_or(last)
+        .and_hms_opt(0, 0, 0)
+        .expect("midnight exists");
+    diesel::delete(od::table.filter(od::day.le(day))).execute(conn)?;
+    let day_of = match conn {
+        DbConnection::Postgresql(_) => "to_char(timestamp, 'YYYY-MM-DD')",
+        DbConnection::Sqlite(_) => "substr(timestamp, 1, 10)",
+    };
+    let placeholder = match conn {
+        DbConnection::Postgresql(_) => "$1",
+        DbConnection::Sqlite(_) => "?",
+    };
+    diesel::sql_query(format!(
+        "INSERT INTO operation_log_days (day, vmcp_id, client_id, method, calls, failed, duration_ms) \
+         SELECT {day_of}, COALESCE(vmcp_id, ''), client_id, method, COUNT(*), \
+                SUM(CASE WHEN success THEN 0 ELSE 1 END), SUM(duration_ms) \
+         FROM operation_logs WHERE timestamp < {placeholder} GROUP BY 1, 2, 3, 4"
+    ))
+    .bind::<Timestamp, _>(next)
+    .execute(conn)?;
+    Ok(())
 }

@@ -60,4 +60,22 @@ diesel::table! {
 
 diesel::joinable!(vmcp_servers -> vmcps (vmcp_id));
 diesel::joinable!(vmcp_servers -> mcp_servers (server_id));
-diesel::allow_tables_to_appear_in_same_query!(mcp_servers, vmcps, vmcp_servers, operation_logs);
+diesel::table! {
+    operation_log_days (day, vmcp_id, client_id, method) {
+        day -> Text,
+        vmcp_id -> Text,
+        client_id -> Text,
+        method -> Text,
+        calls -> BigInt,
+        failed -> BigInt,
+        duration_ms -> Double,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    mcp_servers,
+    vmcps,
+    vmcp_servers,
+    operation_logs,
+    operation_log_days
+);

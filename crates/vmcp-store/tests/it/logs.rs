@@ -180,3 +180,79 @@ fn bad_queries_are_refused_with_the_field_named() {
         assert!(e.to_string().starts_with(field), "{query}: {e}");
     }
 }
+
+/// Day-aligned queries are answered from the daily counts, others from the rows: both must give
+/// the same figures, across batches, days and prunes.
+#[test]
+fn daily_counts_agree_with_the_rows() {
+    each_db(|store, _| {
+        // 60 rows over three days (hours 1..20 of each), written in three batches.
+        let all: Vec<LogEntry> = (0..60u32)
+            .map(|i| {
+                let mut e = rows()[(i % 30) as usize].clone();
+                e.log_id = format!("log_{i:016x}");
+                e.timestamp = Utc
+                    .with_ymd_and_hms(2024, 1, 14 + i / 20, 1 + i % 20, 0, 0)
+                    .unwrap();
+                e.vmcp_id = (i % 5 != 0).then(|| format!("v{}", i % 2));
+                e
+            })
+            .collect();
+        for chunk in all.chunks(25) {
+            store
+                .insert_logs(&chunk.iter().map(NewLog::from_entry).collect::<Vec<_>>())
+                .unwrap();
+        }
+        let same = |aligned: serde_json::Value, shifted: serde_json::Value| {
+            let (a, _) = store.log_stats(&q(aligned.clone())).unwrap();
+            let (b, _) = store.log_stats(&q(shifted)).unwrap();
+            assert_eq!(a, b, "{aligned}");
+            a
+        };
+        for extra in [
+            json!({}),
+            json!({"vmcp_id": "v1"}),
+            json!({"client_id": "c2", "method": "tools/call"}),
+        ] {
+            let with = |mut v: serde_json::Value, s: &str, e: &str| {
+                v["start_date"] = json!(s);
+                v["end_date"] = json!(e);
+                v
+            };
+            let fig = same(
+                with(extra.clone(), "2024-01-15", "2024-01-16"),
+                with(
+                    extra.clone(),
+                    "2024-01-15T00:00:01Z",
+                    "2024-01-16T23:59:59Z",
+                ),
+            );
+            assert!(fig.total > 0, "{extra}");
+            same(
+                with(extra.clone(), "2024-01-01", "2024-02-01"),
+                with(
+                    extra.clone(),
+                    "2024-01-01T00:00:01Z",
+                    "2024-02-01T23:59:59Z",
+                ),
+            );
+        }
+        let (fig, _) = store.log_stats(&q(json!({}))).unwrap();
+        assert_eq!(fig.total, 60);
+        assert_eq!(fig.vmcps, 2, "operations outside a vMCP are not a vMCP");
+        // A prune in the middle of a day recounts that day.
+        let before = Utc
+            .with_ymd_and_hms(2024, 1, 15, 10, 30, 0)
+            .unwrap()
+            .naive_utc();
+        assert_eq!(store.prune_logs(Some(before), None).unwrap(), 30);
+        let fig = same(
+            json!({"start_date": "2024-01-15"}),
+            json!({"start_date": "2024-01-15T00:00:01Z"}),
+        );
+        assert_eq!(fig.total, 30);
+        assert_eq!(store.prune_logs(None, Some(12)).unwrap(), 18);
+        let (fig, _) = store.log_stats(&q(json!({}))).unwrap();
+        assert_eq!(fig.total, 12);
+    });
+}
