@@ -126,6 +126,9 @@ async fn serve_http(args: &Args, state: Arc<State>) {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        // As production HTTP servers do: an SSE answer is written in several small pieces, and
+        // with Nagle's algorithm a piece waits for the peer's delayed ACK (40 ms).
+        let _ = stream.set_nodelay(true);
         let mcp = mcp.clone();
         let sse = sse.clone();
         let state = state.clone();
