@@ -64,6 +64,28 @@ fn bench(c: &mut Criterion) {
             black_box(serde_json::to_vec(&*list).unwrap().len())
         })
     });
+    // Name routing: an exposed name back to its server and original name, as every call does
+    // (the last server's last tool, and a name no server has).
+    let last = list.tools.last().unwrap()["name"]
+        .as_str()
+        .expect("tool name")
+        .to_string();
+    group.bench_function("route_name", |b| {
+        b.iter(|| {
+            let aggregate = entry.aggregate(gateway.supervisor());
+            black_box(aggregate.tool_by_any_name(black_box(&last)).is_some())
+        })
+    });
+    group.bench_function("route_unknown_name", |b| {
+        b.iter(|| {
+            let aggregate = entry.aggregate(gateway.supervisor());
+            black_box(
+                aggregate
+                    .tool_by_any_name(black_box("nobody.nothing"))
+                    .is_none(),
+            )
+        })
+    });
     group.bench_function("rebuild", |b| {
         b.iter(|| {
             let fresh = VmcpEntry::new(entry.vmcp.clone());
