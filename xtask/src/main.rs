@@ -1,5 +1,6 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
+mod bench;
 mod conformance;
 mod fuzz;
 mod interop;
@@ -15,6 +16,10 @@ usage: cargo xtask <task>
 
 tasks:
   openapi     write openapi.yaml from the code (a test fails when it is stale)
+  bench [--quick] [--python] [--only calls,list,memory,stats,python]
+              end-to-end benchmarks (release build): direct vs through a vMCP, lists,
+              memory, start-up, /api/stats at 1M rows, the log writer, and with --python
+              the Python original; writes docs/benchmarks.md
   conformance run the official MCP conformance suite against a vMCP fronting the fixture
   fuzz [S]    run each fuzz target (cargo-fuzz, nightly) for S seconds (default 60)
   interop     run vMCP against servers nobody here wrote: npm server-everything over stdio
@@ -31,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Some("interop") => interop::run(),
         Some("conformance") => conformance::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

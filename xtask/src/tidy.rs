@@ -81,6 +81,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
             "vmcp-http",
         ],
     ),
+    // The benchmarks drive vMCP from outside, over HTTP, like its users.
+    ("vmcp-bench", &["actix-web", "vmcp-http"]),
     (
         "vmcp-fixture",
         &[
