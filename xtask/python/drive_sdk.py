@@ -204,7 +204,11 @@ def main(base, fixture):
     )
     vid = vmcp.vmcp_id
     assert vmcp.mcp_servers[0].name == "fs"
-    assert vmcp.active_config.to_dict() == {"api_key": "value"}
+    assert vmcp.active_config.to_dict() == {"api_key": "********"}, "secrets are write-only"
+    full = expect(export_vmcp.sync_detailed(vid, client=c, include_secrets=True), 200, VmcpExport)
+    assert full.active_config.to_dict() == {"api_key": "value"}
+    masked = expect(export_vmcp.sync_detailed(vid, client=c), 200, VmcpExport)
+    assert masked.active_config.to_dict() == {"api_key": "********"}
     assert [v.vmcp_id for v in expect(list_vmcps.sync_detailed(client=c), 200, list)] == [vid]
     assert expect(get_vmcp.sync_detailed(vid, client=c), 200, Vmcp).name == "My vMCP"
     renamed = expect(

@@ -8,6 +8,7 @@ pub mod error;
 pub mod ids;
 pub mod logs;
 pub mod ops;
+pub mod secrets;
 pub mod server;
 pub mod time;
 pub mod vmcp;

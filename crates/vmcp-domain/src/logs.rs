@@ -17,7 +17,7 @@ pub const MAX_PAGE_SIZE: u32 = 100;
     "log_id": "log_0123456789abcdef", "client_id": "rest-api", "vmcp_id": "vmcp_0b1c2d3e4f5a6b7c",
     "method": "tools/call", "mcp_server_id": "server_3f2a9c0d1e4b5a6f", "target": "filesystem.read_file",
     "arguments": {"path": "/file.txt"}, "result": {"content": [{"type": "text", "text": "..."}]},
-    "result_truncated": false, "active_config_snapshot": {"api_key": "***"},
+    "result_truncated": false, "active_config_snapshot": {"api_key": "********"},
     "timestamp": "2024-01-15T10:30:00.000Z", "duration_ms": 12.5, "success": true, "error": null,
     "parent_log_id": null, "source": "rest"
 }))]
@@ -205,43 +205,9 @@ pub struct StatsResponse {
     pub pagination: Pagination,
 }
 
-fn secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "key",
-        "token",
-        "secret",
-        "password",
-        "passwd",
-        "credential",
-        "auth",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
-}
-
-/// A copy of a configuration with the values of secret-looking keys (`*key*`, `*token*`,
-/// `*secret*`, `*password*`, ...) masked, at any depth.
+/// A copy of a configuration with its secrets masked (see `crate::secrets`), at any depth.
 pub fn redact(config: &Map<String, Value>) -> Value {
-    fn walk(v: &Value) -> Value {
-        match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
-                    .map(|(k, v)| {
-                        let v = if secret_key(k) && !v.is_object() {
-                            Value::String("***".into())
-                        } else {
-                            walk(v)
-                        };
-                        (k.clone(), v)
-                    })
-                    .collect(),
-            ),
-            Value::Array(items) => Value::Array(items.iter().map(walk).collect()),
-            other => other.clone(),
-        }
-    }
-    walk(&Value::Object(config.clone()))
+    Value::Object(crate::secrets::mask_config(config))
 }
 
 /// A result for the log: as it is, or cut to `MAX_LOGGED_RESULT` bytes of JSON text.

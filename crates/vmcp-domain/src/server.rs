@@ -91,7 +91,15 @@ pub struct ServerConfig {
     /// How the connection starts (default `initialize`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<ProtocolMode>,
+    /// Most requests (tools/call, resources/read, prompts/get) in flight to this server at once
+    /// (default 64, at most 10000); more wait their turn, up to `timeout_seconds`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_calls: Option<u32>,
 }
+
+/// In-flight requests to one server when its config sets no `max_concurrent_calls`.
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 64;
+const MAX_CONCURRENT_CALLS: u32 = 10_000;
 
 /// The request timeout when a server's config sets none.
 pub const DEFAULT_TIMEOUT_SECONDS: f64 = 60.0;
@@ -100,6 +108,12 @@ impl ServerConfig {
     /// The per-request timeout.
     pub fn timeout(&self) -> std::time::Duration {
         std::time::Duration::from_secs_f64(self.timeout_seconds.unwrap_or(DEFAULT_TIMEOUT_SECONDS))
+    }
+
+    /// How many requests may be in flight to the server at once.
+    pub fn max_concurrent_calls(&self) -> usize {
+        self.max_concurrent_calls
+            .unwrap_or(DEFAULT_MAX_CONCURRENT_CALLS) as usize
     }
 }
 
@@ -243,6 +257,14 @@ impl ServerConfig {
             return Err(ValidationError::new(
                 "config.timeout_seconds",
                 format!("must be a number of seconds above 0 and at most {MAX_TIMEOUT_SECONDS}"),
+            ));
+        }
+        if let Some(n) = self.max_concurrent_calls
+            && !(1..=MAX_CONCURRENT_CALLS).contains(&n)
+        {
+            return Err(ValidationError::new(
+                "config.max_concurrent_calls",
+                format!("must be between 1 and {MAX_CONCURRENT_CALLS}"),
             ));
         }
         Ok(())
@@ -489,6 +511,10 @@ mod tests {
         check_err(
             json!({"name": "a", "transport_type": "stdio", "config": {"command": "x", "timeout_seconds": 0}}),
             "config.timeout_seconds: must be a number of seconds above 0 and at most 86400",
+        );
+        check_err(
+            json!({"name": "a", "transport_type": "stdio", "config": {"command": "x", "max_concurrent_calls": 0}}),
+            "config.max_concurrent_calls: must be between 1 and 10000",
         );
     }
 

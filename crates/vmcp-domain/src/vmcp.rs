@@ -397,7 +397,7 @@ pub enum ImportMember {
         priority: i32,
     },
     Define {
-        server: McpServerInput,
+        server: Box<McpServerInput>,
         priority: i32,
     },
 }
@@ -476,7 +476,10 @@ impl VmcpImport {
                     server.validate().map_err(|err| {
                         ValidationError::new(format!("mcp_servers[{i}].{}", err.field), err.message)
                     })?;
-                    ImportMember::Define { server, priority }
+                    ImportMember::Define {
+                        server: Box::new(server),
+                        priority,
+                    }
                 }
                 (None, None, Some(_)) => {
                     return Err(ValidationError::new(

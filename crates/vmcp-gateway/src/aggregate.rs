@@ -161,11 +161,17 @@ impl Aggregate {
 pub struct VmcpEntry {
     pub vmcp: Vmcp,
     aggregate: Mutex<Option<Arc<Aggregate>>>,
+    /// `active_config` as the operation log shows it (secrets masked).
+    pub(crate) redacted_config: serde_json::Value,
+    /// The secret values of `active_config`, masked wherever they show up in logged text.
+    pub(crate) secrets: Arc<[String]>,
 }
 
 impl VmcpEntry {
     pub fn new(vmcp: Vmcp) -> Self {
         Self {
+            redacted_config: vmcp_domain::logs::redact(&vmcp.active_config),
+            secrets: vmcp_domain::secrets::config_secret_values(&vmcp.active_config).into(),
             vmcp,
             aggregate: Mutex::new(None),
         }

@@ -3,7 +3,7 @@
 use vmcp_domain::vmcp::{EXPORT_VERSION, ExportedServer};
 use vmcp_domain::{
     ConnectResponse, DisconnectResponse, McpServer, McpServerInput, ServerLogLine, ServerLogs,
-    ServerStatus, Vmcp, VmcpExport, VmcpImport, VmcpInput, ids,
+    ServerStatus, Vmcp, VmcpExport, VmcpImport, VmcpInput, ids, secrets,
 };
 
 use crate::{ErrorKind, Gateway, GatewayError, Result};
@@ -47,7 +47,8 @@ impl Gateway {
         Ok(self.with_live_state(server))
     }
 
-    pub async fn create_server(&self, input: McpServerInput) -> Result<McpServer> {
+    pub async fn create_server(&self, mut input: McpServerInput) -> Result<McpServer> {
+        input.config.restore_masked(None, "config")?;
         input.validate()?;
         let server = self.db(move |s| s.create_server(&input)).await?;
         self.supervisor.upsert(&server);
@@ -56,8 +57,16 @@ impl Gateway {
 
     /// Replaces a server's definition. A connected server whose transport or config changed is
     /// reconnected with the new definition.
-    pub async fn update_server(&self, id: &str, input: McpServerInput) -> Result<McpServer> {
+    /// Secret values sent back as the mask keep their stored value.
+    pub async fn update_server(&self, id: &str, mut input: McpServerInput) -> Result<McpServer> {
         check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+        if input.config.has_mask() {
+            let key = id.to_string();
+            let stored = self.db(move |s| s.get_server(&key)).await?;
+            input
+                .config
+                .restore_masked(Some(&stored.config), "config")?;
+        }
         input.validate()?;
         let id = id.to_string();
         let server = self.db(move |s| s.update_server(&id, &input)).await?;
@@ -193,15 +202,26 @@ impl Gateway {
         Ok(self.with_warnings(vmcp))
     }
 
-    pub async fn create_vmcp(&self, input: VmcpInput) -> Result<Vmcp> {
+    pub async fn create_vmcp(&self, mut input: VmcpInput) -> Result<Vmcp> {
+        if let Some(config) = &mut input.active_config {
+            secrets::restore_config(config, None, "active_config")?;
+        }
         let members = input.validate()?;
         let vmcp = self.db(move |s| s.create_vmcp(&input, &members)).await?;
         self.cache_vmcp(&vmcp);
         Ok(self.with_warnings(vmcp))
     }
 
-    pub async fn update_vmcp(&self, id: &str, input: VmcpInput) -> Result<Vmcp> {
+    /// Secret `active_config` values sent back as the mask keep their stored value.
+    pub async fn update_vmcp(&self, id: &str, mut input: VmcpInput) -> Result<Vmcp> {
         check_id(ids::VMCP_PREFIX, "vMCP", id)?;
+        if let Some(config) = &mut input.active_config
+            && secrets::config_has_mask(config)
+        {
+            let key = id.to_string();
+            let stored = self.db(move |s| s.get_vmcp(&key)).await?;
+            secrets::restore_config(config, Some(&stored.active_config), "active_config")?;
+        }
         let members = input.validate()?;
         let id = id.to_string();
         let vmcp = self
@@ -248,7 +268,28 @@ impl Gateway {
         })
     }
 
-    pub async fn import_vmcp(&self, doc: VmcpImport) -> Result<Vmcp> {
+    /// Masked secrets in the document (from an export without `include_secrets`) are taken
+    /// from the existing server of the same name; with none, the import is refused.
+    pub async fn import_vmcp(&self, mut doc: VmcpImport) -> Result<Vmcp> {
+        if let Some(config) = &mut doc.active_config {
+            secrets::restore_config(config, None, "active_config")?;
+        }
+        for i in 0..doc.mcp_servers.len() {
+            let entry = &doc.mcp_servers[i];
+            let (Some(name), Some(config)) = (entry.name.clone(), entry.config.as_ref()) else {
+                continue;
+            };
+            if !config.has_mask() {
+                continue;
+            }
+            let existing = self.db(move |s| s.get_server_by_name(&name)).await?;
+            if let Some(config) = doc.mcp_servers[i].config.as_mut() {
+                config.restore_masked(
+                    existing.as_ref().map(|s| &s.config),
+                    &format!("mcp_servers[{i}].config"),
+                )?;
+            }
+        }
         let plan = doc.validate()?;
         let (vmcp, servers) = self
             .db(move |s| {

@@ -42,6 +42,7 @@ pub(crate) struct Record {
     at: vmcp_domain::Timestamp,
     started: std::time::Instant,
     config: Value,
+    secrets: Arc<[String]>,
     server_id: Option<String>,
     target: Option<String>,
     arguments: Option<Value>,
@@ -56,7 +57,8 @@ impl Record {
             caller: caller.clone(),
             at: vmcp_domain::time::now(),
             started: std::time::Instant::now(),
-            config: vmcp_domain::logs::redact(&entry.vmcp.active_config),
+            config: entry.redacted_config.clone(),
+            secrets: entry.secrets.clone(),
             server_id: None,
             target: None,
             arguments: None,
@@ -181,11 +183,35 @@ impl Gateway {
     }
 
     /// Writes an operation's row (through the operation log's queue: never waits).
-    fn finish<T: serde::Serialize>(&self, rec: Record, result: &Result<T>) {
-        let (result, success, error) = match result {
+    fn finish<T: serde::Serialize>(&self, mut rec: Record, result: &Result<T>) {
+        let (mut result, success, mut error) = match result {
             Ok(v) => (serde_json::to_value(v).ok(), true, None),
             Err(e) => (None, false, Some(format!("{}: {}", e.error, e.detail))),
         };
+        // Secrets of the vMCP and of the server never reach the log, even when an upstream
+        // echoes them or a caller types one in.
+        let server_secrets = rec
+            .server_id
+            .as_deref()
+            .and_then(|id| self.supervisor.slot(id))
+            .map(|slot| slot.secrets());
+        for secrets in [Some(rec.secrets.clone()), server_secrets]
+            .into_iter()
+            .flatten()
+        {
+            if secrets.is_empty() {
+                continue;
+            }
+            use vmcp_domain::secrets::{scrub, scrub_value};
+            for v in [&mut result, &mut rec.arguments].into_iter().flatten() {
+                if let Some(clean) = scrub_value(v, &secrets) {
+                    *v = clean;
+                }
+            }
+            if let Some(clean) = error.as_deref().and_then(|e| scrub(e, &secrets)) {
+                error = Some(clean);
+            }
+        }
         let (result, truncated) = match result {
             Some(v) => {
                 let (v, t) = vmcp_domain::logs::cap_result(&v);
@@ -293,6 +319,7 @@ impl Gateway {
         let request: ClientRequest =
             serde_json::from_value(serde_json::json!({"method": "tools/call", "params": params}))
                 .map_err(|e| GatewayError::internal(format!("tools/call request: {e}")))?;
+        let _permit = call_permit(&slot, "tools/call", &route.name).await?;
         let handle = peer
             .send_cancellable_request(request, PeerRequestOptions::no_options())
             .await
@@ -370,6 +397,7 @@ impl Gateway {
             ));
         };
         let (slot, peer) = self.peer_of(owner).await?;
+        let _permit = call_permit(&slot, "resources/read", uri).await?;
         let timeout = slot.timeout();
         let params = ReadResourceRequestParams::new(uri);
         match tokio::time::timeout(timeout, peer.read_resource(params)).await {
@@ -435,6 +463,7 @@ impl Gateway {
         };
         let arguments = prompt_arguments(arguments)?;
         let (slot, peer) = self.peer_of(&route.server_id).await?;
+        let _permit = call_permit(&slot, "prompts/get", &route.name).await?;
         let mut params = GetPromptRequestParams::new(route.name.clone());
         params.arguments = arguments;
         let timeout = slot.timeout();
@@ -527,6 +556,27 @@ fn not_found(what: &str, name: &str, vmcp: &str, aggregate: &Aggregate) -> Gatew
             unavailable_note(aggregate)
         ),
     )
+}
+
+/// A permit to send `method` to the server of `slot`, waiting up to its timeout for a turn.
+pub(crate) async fn call_permit(
+    slot: &Slot,
+    method: &str,
+    target: &str,
+) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    let timeout = slot.timeout();
+    slot.call_permit(timeout).await.map_err(|limit| {
+        GatewayError::new(
+            ErrorKind::Timeout,
+            "MCP server saturated",
+            format!(
+                "{} already has {limit} requests in flight (its max_concurrent_calls) and none \
+                 finished within {} s (its timeout_seconds); {method} ({target}) was not sent",
+                slot.name(),
+                timeout.as_secs_f64()
+            ),
+        )
+    })
 }
 
 pub(crate) fn timed_out(

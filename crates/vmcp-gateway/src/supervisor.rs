@@ -133,6 +133,10 @@ pub struct Slot {
     manager: Mutex<Option<Manager>>,
     /// Ends a backoff wait early (an explicit connect), or asks for a health check now.
     poke: Notify,
+    /// Permits for requests in flight (`max_concurrent_calls`), replaced when the limit changes.
+    calls: RwLock<(usize, Arc<tokio::sync::Semaphore>)>,
+    /// The secret `env` and `headers` values, masked wherever they show up in logged text.
+    secrets: RwLock<Arc<[String]>>,
 }
 
 impl Slot {
@@ -154,6 +158,34 @@ impl Slot {
 
     pub fn log(&self) -> &LogBuffer {
         &self.log
+    }
+
+    /// A permit to send one request to this server, waiting at most `wait` for one of the
+    /// `max_concurrent_calls`. `Err` carries the limit when none came free in time.
+    pub async fn call_permit(
+        &self,
+        wait: Duration,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, usize> {
+        let (limit, calls) = {
+            let c = self.calls.read().expect("calls lock");
+            (c.0, c.1.clone())
+        };
+        match tokio::time::timeout(wait, calls.acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(limit),
+        }
+    }
+
+    /// The secret values of this server's definition.
+    pub fn secrets(&self) -> Arc<[String]> {
+        self.secrets.read().expect("secrets lock").clone()
+    }
+
+    fn set_call_limit(&self, limit: usize) {
+        let mut c = self.calls.write().expect("calls lock");
+        if c.0 != limit {
+            *c = (limit, Arc::new(tokio::sync::Semaphore::new(limit)));
+        }
     }
 
     /// The per-request timeout of this server.
@@ -231,6 +263,8 @@ impl Supervisor {
         let mut slots = self.inner.slots.write().expect("slots lock");
         if let Some(slot) = slots.get(&server.server_id).cloned() {
             drop(slots);
+            slot.set_call_limit(def.config.max_concurrent_calls());
+            *slot.secrets.write().expect("secrets lock") = def.config.secret_values().into();
             let changed = {
                 let mut current = slot.def.write().expect("definition lock");
                 let changed = current.transport != def.transport || current.config != def.config;
@@ -248,7 +282,10 @@ impl Supervisor {
             }
             return slot;
         }
+        let limit = def.config.max_concurrent_calls();
         let slot = Arc::new(Slot {
+            calls: RwLock::new((limit, Arc::new(tokio::sync::Semaphore::new(limit)))),
+            secrets: RwLock::new(def.config.secret_values().into()),
             id: server.server_id.clone(),
             def: RwLock::new(def),
             state: watch::Sender::new(ConnState {

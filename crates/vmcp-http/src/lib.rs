@@ -5,6 +5,7 @@
 //! results and errors; no business rule lives here. The OpenAPI document is generated from the
 //! same registration as the server's routes (`register`), so the two cannot drift.
 
+pub mod auth;
 mod client_gone;
 pub mod error;
 pub mod json;
@@ -16,7 +17,7 @@ use std::time::Instant;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
+use actix_web::middleware::{Condition, Next, from_fn};
 use actix_web::{App, HttpResponse, HttpServer, web};
 use utoipa::OpenApi;
 use utoipa_actix_web::{AppExt, UtoipaApp, scope};
@@ -30,14 +31,23 @@ use crate::error::RouteTable;
 pub struct AppState {
     pub gateway: Arc<Gateway>,
     pub mcp: Arc<mcp::McpEndpoints>,
+    pub security: Arc<auth::SecurityOptions>,
 }
 
 impl AppState {
+    /// The state of a server without authentication or CORS (see `with_security`).
     pub fn new(gateway: Arc<Gateway>, options: mcp::McpOptions) -> Self {
         Self {
             mcp: Arc::new(mcp::McpEndpoints::new(gateway.clone(), options)),
             gateway,
+            security: Arc::default(),
         }
+    }
+
+    /// Requires one of `security.tokens` (when any) and allows its CORS origins.
+    pub fn with_security(mut self, security: auth::SecurityOptions) -> Self {
+        self.security = Arc::new(security);
+        self
     }
 }
 
@@ -105,9 +115,69 @@ where
 
 /// The OpenAPI document of the API, as served at `/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    register(App::new().into_utoipa_app().openapi(ApiDoc::openapi()))
+    let mut api = register(App::new().into_utoipa_app().openapi(ApiDoc::openapi()))
         .split_for_parts()
-        .1
+        .1;
+    document_bearer_auth(&mut api);
+    api
+}
+
+/// Declares the optional bearer token on every operation but `/health`, and its 401 answer.
+fn document_bearer_auth(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement};
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    api.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            utoipa::openapi::security::SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Required when the server was started with --api-token or \
+                         VMCP_API_TOKENS; without, no authentication.",
+                    ))
+                    .build(),
+            ),
+        );
+    let unauthorized = ResponseBuilder::new()
+        .description("No token, or one the server does not accept (when tokens are configured)")
+        .header(
+            "WWW-Authenticate",
+            utoipa::openapi::header::HeaderBuilder::new()
+                .description(Some("Bearer realm=\"vmcp\""))
+                .build(),
+        )
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    for (path, item) in api.paths.paths.iter_mut() {
+        if path == "/health" {
+            continue;
+        }
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            op.security = Some(vec![
+                SecurityRequirement::new("bearer", Vec::<String>::new()),
+                SecurityRequirement::default(),
+            ]);
+            op.responses
+                .responses
+                .insert("401".into(), unauthorized.clone().into());
+        }
+    }
 }
 
 /// The OpenAPI document as YAML, as committed in `openapi.yaml`.
@@ -129,6 +199,7 @@ pub fn app(
         InitError = (),
     >,
 > {
+    let cors = state.security.cors_origins.clone();
     let (app, api) = register(
         App::new()
             .app_data(web::Data::new(state))
@@ -138,6 +209,8 @@ pub fn app(
             .openapi(ApiDoc::openapi()),
     )
     .split_for_parts();
+    let mut api = api;
+    document_bearer_auth(&mut api);
     let yaml = api.to_yaml().expect("the OpenAPI document serializes");
     let routes = RouteTable::from_openapi(&api);
     app.app_data(web::Data::new(routes))
@@ -164,6 +237,8 @@ pub fn app(
         .configure(mcp::routes)
         .route("/ws", web::get().to(routes::stats::ws))
         .default_service(web::to(error::not_routed))
+        .wrap(from_fn(auth::authorize))
+        .wrap(Condition::new(!cors.is_empty(), auth::cors(&cors)))
         .wrap(from_fn(trace_requests))
 }
 

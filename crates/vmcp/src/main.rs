@@ -56,6 +56,24 @@ struct ServeArgs {
     /// clients use to reach a non-local deployment.
     #[arg(long, env = "VMCP_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Vec<String>,
+    /// Bearer tokens accepted on /api, /ws, /metrics and the MCP endpoints (comma separated in
+    /// the variable; the flag repeats). Without one, no authentication, and only loopback
+    /// addresses may be bound.
+    #[arg(
+        long = "api-token",
+        env = "VMCP_API_TOKENS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    api_tokens: Vec<String>,
+    /// Listen on a non-loopback address without a token: only when something in front of vMCP
+    /// (a reverse proxy, a firewall) decides who reaches it.
+    #[arg(long, env = "VMCP_ALLOW_UNAUTHENTICATED")]
+    allow_unauthenticated: bool,
+    /// Web origins allowed to call the API from a browser (CORS), comma separated, or *.
+    /// Unset: CORS off, browsers keep their same-origin rule.
+    #[arg(long = "cors-origin", env = "VMCP_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
     /// Operation logs older than this many days are deleted (0 keeps them forever).
     #[arg(long, env = "VMCP_LOG_RETENTION_DAYS", default_value_t = 30)]
     log_retention_days: u64,
@@ -81,14 +99,68 @@ fn main() -> anyhow::Result<()> {
     serve(args)
 }
 
+/// Refuses a non-loopback address without a token, unless told that this is intended.
+fn check_exposure(args: &ServeArgs, tokens: &[String]) -> anyhow::Result<()> {
+    use std::net::ToSocketAddrs;
+    if !tokens.is_empty() || args.allow_unauthenticated {
+        return Ok(());
+    }
+    let addrs: Vec<std::net::SocketAddr> = match args.bind.to_socket_addrs() {
+        Ok(a) => a.collect(),
+        // Left to the bind itself to report.
+        Err(_) => return Ok(()),
+    };
+    if let Some(open) = addrs.iter().find(|a| !a.ip().is_loopback()) {
+        anyhow::bail!(
+            "refusing to listen on {} ({}) without an API token: anyone who can reach it could \
+             make this machine run commands. Set a token with --api-token or VMCP_API_TOKENS \
+             (clients then send \"Authorization: Bearer <token>\"), or listen on 127.0.0.1, or, \
+             if a reverse proxy or firewall in front of vMCP decides who reaches it, pass \
+             --allow-unauthenticated (VMCP_ALLOW_UNAUTHENTICATED=true)",
+            args.bind,
+            open.ip()
+        );
+    }
+    Ok(())
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let tokens: Vec<String> = args
+        .api_tokens
+        .iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let Some(short) = tokens.iter().find(|t| t.len() < 16) {
+        anyhow::bail!(
+            "an API token must be at least 16 characters (one has {}); generate one with \
+             `openssl rand -hex 32`",
+            short.len()
+        );
+    }
+    check_exposure(&args, &tokens)?;
+    // rmcp's debug and trace events dump whole messages, arguments after substitution (so
+    // secrets) included: only a filter that names rmcp itself gets them.
+    let filter = if args.log.contains("rmcp") {
+        args.log.clone()
+    } else {
+        format!("{},rmcp=info", args.log)
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&args.log)
+            tracing_subscriber::EnvFilter::try_new(&filter)
                 .with_context(|| format!("invalid log filter {:?}", args.log))?,
         )
         .init();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting vMCP");
+    if tokens.is_empty() {
+        tracing::info!("no API token: every client that reaches the address is trusted");
+    } else {
+        tracing::info!(
+            tokens = tokens.len(),
+            "API tokens required on /api, /ws, /metrics and the MCP endpoints"
+        );
+    }
 
     let url = args.database_url.unwrap_or_else(default_database_url);
     let store = Store::open(&url).with_context(|| "cannot open the database")?;
@@ -120,7 +192,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty()),
         );
-        let state = AppState::new(gateway.clone(), mcp);
+        let state =
+            AppState::new(gateway.clone(), mcp).with_security(vmcp_http::auth::SecurityOptions {
+                tokens: tokens.clone(),
+                cors_origins: args
+                    .cors_origins
+                    .iter()
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect(),
+            });
         let bound = vmcp_http::bind_until_signal(state, &args.bind).with_context(|| {
             format!(
                 "cannot listen on {}: choose another address with --bind or VMCP_BIND",

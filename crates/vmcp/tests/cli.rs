@@ -20,6 +20,8 @@ impl Running {
             .env("NO_COLOR", "1")
             .env_remove("VMCP_DATABASE_URL")
             .env_remove("VMCP_BIND")
+            .env_remove("VMCP_API_TOKENS")
+            .env_remove("VMCP_ALLOW_UNAUTHENTICATED")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for (k, v) in env {
@@ -69,7 +71,7 @@ impl Running {
         format!("http://{}", addr.split_whitespace().next().unwrap())
     }
 
-    fn terminate(mut self) -> std::process::ExitStatus {
+    fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         Command::new("kill").args(["-TERM", &pid]).status().unwrap();
         let status = self.child.wait().unwrap();
@@ -332,5 +334,146 @@ impl vmcp_transport::UpstreamObserver for NoRequests {
                 None,
             ))
         })
+    }
+}
+
+fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    cmd.args(args)
+        .env(
+            "VMCP_DATABASE_URL",
+            format!("sqlite://{}/v.db", dir.path().display()),
+        )
+        .env("NO_COLOR", "1")
+        .env_remove("VMCP_API_TOKENS")
+        .env_remove("VMCP_ALLOW_UNAUTHENTICATED");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_public_address_without_a_token_is_refused_with_what_to_do() {
+    let (ok, stderr) = run_to_exit(&["--bind", "0.0.0.0:0"], &[]);
+    assert!(!ok);
+    for needed in [
+        "refusing to listen on 0.0.0.0:0 (0.0.0.0) without an API token",
+        "--api-token or VMCP_API_TOKENS",
+        "--allow-unauthenticated",
+    ] {
+        assert!(stderr.contains(needed), "{needed:?} not in {stderr}");
+    }
+    let (ok, stderr) = run_to_exit(&["--bind", "0.0.0.0:0", "--api-token", "short"], &[]);
+    assert!(!ok);
+    assert!(stderr.contains("at least 16 characters"), "{stderr}");
+
+    // With a token (flag or variable), or when told explicitly, it serves.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/v.db", dir.path().display());
+    for (args, env) in [
+        (
+            vec!["--bind", "0.0.0.0:0", "--api-token", "0123456789abcdef0123"],
+            vec![],
+        ),
+        (
+            vec!["--bind", "0.0.0.0:0"],
+            vec![(
+                "VMCP_API_TOKENS",
+                "0123456789abcdef0123,another-token-of-16",
+            )],
+        ),
+        (
+            vec!["--bind", "0.0.0.0:0", "--allow-unauthenticated"],
+            vec![],
+        ),
+        (
+            vec!["--bind", "0.0.0.0:0"],
+            vec![("VMCP_ALLOW_UNAUTHENTICATED", "true")],
+        ),
+    ] {
+        let mut env = env;
+        env.push(("VMCP_DATABASE_URL", db.as_str()));
+        let mut vmcp = Running::start(&args, &env);
+        let base = vmcp.base().replace("0.0.0.0", "127.0.0.1");
+        let r = reqwest::blocking::get(format!("{base}/health")).unwrap();
+        assert_eq!(r.status(), 200, "{args:?} {env:?}");
+        let r = reqwest::blocking::get(format!("{base}/api/vmcps")).unwrap();
+        let expected = if args.contains(&"--allow-unauthenticated")
+            || env.iter().any(|(k, _)| *k == "VMCP_ALLOW_UNAUTHENTICATED")
+        {
+            200
+        } else {
+            401
+        };
+        assert_eq!(r.status(), expected, "{args:?} {env:?}");
+        assert!(vmcp.terminate().success());
+    }
+}
+
+#[test]
+fn secrets_never_reach_the_server_log_even_at_debug() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/v.db", dir.path().display());
+    let mut vmcp = Running::start(
+        &["--bind", "127.0.0.1:0", "--log", "trace"],
+        &[("VMCP_DATABASE_URL", db.as_str())],
+    );
+    let base = vmcp.base();
+    let client = reqwest::blocking::Client::new();
+    let mut config = vmcp_fixture::harness::stdio_config("keeper", &[]);
+    config["env"] = serde_json::json!({"KEEPER_API_KEY": "env-secret-0001"});
+    let r = client
+        .post(format!("{base}/api/mcp-servers"))
+        .json(&serde_json::json!({"name": "keeper", "transport_type": "stdio", "config": config}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let server: serde_json::Value = r.json().unwrap();
+    let r = client
+        .post(format!("{base}/api/vmcps"))
+        .json(&serde_json::json!({"name": "vault",
+            "mcp_servers": [{"server_id": server["server_id"]}],
+            "active_config": {"api_key": "config-secret-0002"}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let vmcp_id = r.json::<serde_json::Value>().unwrap()["vmcp_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = client
+        .post(format!("{base}/api/vmcps/{vmcp_id}/tools/call"))
+        .json(&serde_json::json!({"name": "keeper.echo",
+                                  "arguments": {"text": "@config:api_key"}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(body["content"][0]["text"], "config-secret-0002");
+    // And through the MCP endpoint, where substitution is off: the literal is passed.
+    let r = client
+        .get(format!("{base}/api/stats"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!r.contains("secret-000"), "{r}");
+    assert!(vmcp.terminate().success());
+    let seen = vmcp.seen.join("\n");
+    assert!(
+        seen.contains("TRACE") || seen.contains("DEBUG"),
+        "not at debug: {seen}"
+    );
+    for secret in ["env-secret-0001", "config-secret-0002"] {
+        assert!(
+            !seen.contains(secret),
+            "{secret} in the server log:\n{seen}"
+        );
     }
 }

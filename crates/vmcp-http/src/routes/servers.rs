@@ -24,7 +24,15 @@ const TAG: &str = "mcp_servers";
 pub async fn list_servers(
     state: web::Data<AppState>,
 ) -> Result<web::Json<Vec<McpServer>>, ApiError> {
-    Ok(web::Json(state.gateway.list_servers().await?))
+    Ok(web::Json(
+        state
+            .gateway
+            .list_servers()
+            .await?
+            .into_iter()
+            .map(McpServer::masked)
+            .collect(),
+    ))
 }
 
 /// Get an MCP server
@@ -43,7 +51,7 @@ pub async fn get_server(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<McpServer>, ApiError> {
-    Ok(web::Json(state.gateway.get_server(&path).await?))
+    Ok(web::Json(state.gateway.get_server(&path).await?.masked()))
 }
 
 /// Register an MCP server
@@ -67,7 +75,7 @@ pub async fn create_server(
     body: Json<McpServerInput>,
 ) -> Result<HttpResponse, ApiError> {
     let server = state.gateway.create_server(body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(server))
+    Ok(HttpResponse::Created().json(server.masked()))
 }
 
 /// Update an MCP server
@@ -96,7 +104,8 @@ pub async fn update_server(
         state
             .gateway
             .update_server(&path, body.into_inner())
-            .await?,
+            .await?
+            .masked(),
     ))
 }
 

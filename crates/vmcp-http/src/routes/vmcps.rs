@@ -22,7 +22,15 @@ const TAG: &str = "vmcps";
 )]
 #[get("/vmcps")]
 pub async fn list_vmcps(state: web::Data<AppState>) -> Result<web::Json<Vec<Vmcp>>, ApiError> {
-    Ok(web::Json(state.gateway.list_vmcps().await?))
+    Ok(web::Json(
+        state
+            .gateway
+            .list_vmcps()
+            .await?
+            .into_iter()
+            .map(Vmcp::masked)
+            .collect(),
+    ))
 }
 
 /// Get a vMCP
@@ -41,7 +49,7 @@ pub async fn get_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<Vmcp>, ApiError> {
-    Ok(web::Json(state.gateway.get_vmcp(&path).await?))
+    Ok(web::Json(state.gateway.get_vmcp(&path).await?.masked()))
 }
 
 /// Create a vMCP
@@ -65,7 +73,7 @@ pub async fn create_vmcp(
     body: Json<VmcpInput>,
 ) -> Result<HttpResponse, ApiError> {
     let vmcp = state.gateway.create_vmcp(body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(vmcp))
+    Ok(HttpResponse::Created().json(vmcp.masked()))
 }
 
 /// Update a vMCP
@@ -92,7 +100,11 @@ pub async fn update_vmcp(
     body: Json<VmcpInput>,
 ) -> Result<web::Json<Vmcp>, ApiError> {
     Ok(web::Json(
-        state.gateway.update_vmcp(&path, body.into_inner()).await?,
+        state
+            .gateway
+            .update_vmcp(&path, body.into_inner())
+            .await?
+            .masked(),
     ))
 }
 
@@ -142,16 +154,22 @@ pub async fn import_vmcp(
     body: Json<VmcpImport>,
 ) -> Result<HttpResponse, ApiError> {
     let vmcp = state.gateway.import_vmcp(body.into_inner()).await?;
-    Ok(HttpResponse::Created().json(vmcp))
+    Ok(HttpResponse::Created().json(vmcp.masked()))
 }
 
 /// Export a vMCP
 ///
 /// A self-contained document: the vMCP and the full definitions of its servers, by name.
-/// `POST /api/vmcps/import` takes it as is, here or on another installation.
+/// `POST /api/vmcps/import` takes it as is, here or on another installation. Secrets (servers'
+/// secret `env` and `headers` values, secret `active_config` values) are masked unless
+/// `include_secrets=true`; an import of a masked document takes them from the existing servers
+/// of the same names, and is refused where there are none.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(
+        ("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)"),
+        ExportQuery,
+    ),
     responses(
         (status = 200, description = "The export document", body = VmcpExport),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -163,6 +181,21 @@ pub async fn import_vmcp(
 pub async fn export_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
+    query: web::Query<ExportQuery>,
 ) -> Result<web::Json<VmcpExport>, ApiError> {
-    Ok(web::Json(state.gateway.export_vmcp(&path).await?))
+    let export = state.gateway.export_vmcp(&path).await?;
+    Ok(web::Json(if query.include_secrets {
+        export
+    } else {
+        export.masked()
+    }))
+}
+
+/// Options of `GET /api/vmcps/{vmcp_id}/export`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Include secret values as stored (default false: masked as "********").
+    #[serde(default)]
+    pub include_secrets: bool,
 }

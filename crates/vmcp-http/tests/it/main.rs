@@ -6,6 +6,7 @@ mod management;
 mod mcp;
 mod openapi;
 mod operations;
+mod security;
 mod stats;
 mod substitution;
 mod support;

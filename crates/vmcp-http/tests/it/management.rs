@@ -80,7 +80,8 @@ async fn walkthrough(app: &TestApp) {
         vmcp["mcp_servers"],
         json!([{"server_id": sid, "name": "github-mcp", "priority": 1}])
     );
-    assert_eq!(vmcp["active_config"], json!({"api_key": "value"}));
+    // A secret-looking key is write-only: answers mask it.
+    assert_eq!(vmcp["active_config"], json!({"api_key": "********"}));
     assert!(is_timestamp(&vmcp["updated_at"]));
     let keys: Vec<&String> = vmcp.as_object().unwrap().keys().collect();
     assert_eq!(
@@ -118,14 +119,19 @@ async fn walkthrough(app: &TestApp) {
     assert_eq!(r.body["mcp_servers"][0]["priority"], 1);
     assert_eq!(r.body["created_at"], vmcp["created_at"]);
 
-    // Putting back what GET returned is accepted (read-only fields are ignored).
-    let r = app.put(&format!("/api/vmcps/{vid}"), vmcp.clone()).await;
+    // Putting back what GET returned is accepted (read-only fields are ignored). The update
+    // above dropped the secret, so the mask has nothing to keep: it is sent again.
+    let mut back = vmcp.clone();
+    back["active_config"] = json!({"api_key": "value"});
+    let r = app.put(&format!("/api/vmcps/{vid}"), back).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.body["name"], "My vMCP");
-    assert_eq!(r.body["active_config"], json!({"api_key": "value"}));
+    assert_eq!(r.body["active_config"], json!({"api_key": "********"}));
 
-    // Export: self-contained, the servers by definition.
-    let r = app.get(&format!("/api/vmcps/{vid}/export")).await;
+    // Export: self-contained, the servers by definition (secrets as stored, since asked).
+    let r = app
+        .get(&format!("/api/vmcps/{vid}/export?include_secrets=true"))
+        .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     let export = r.body.clone();
     assert_eq!(
@@ -173,7 +179,7 @@ async fn walkthrough(app: &TestApp) {
     );
     let again = app
         .get(&format!(
-            "/api/vmcps/{}/export",
+            "/api/vmcps/{}/export?include_secrets=true",
             imported["vmcp_id"].as_str().unwrap()
         ))
         .await;
@@ -228,7 +234,7 @@ async fn updating_a_server_replaces_its_definition() {
     assert_eq!(r.body["description"], "");
     assert_eq!(
         r.body["config"],
-        json!({"url": "http://127.0.0.1:3001/mcp", "headers": {"Authorization": "Bearer t"}})
+        json!({"url": "http://127.0.0.1:3001/mcp", "headers": {"Authorization": "********"}})
     );
     app.stop().await;
 }

@@ -100,7 +100,7 @@ async fn every_operation_is_logged_with_its_fields_redacted_and_capped() {
     assert_eq!(first["client_id"], "rest-api");
     assert_eq!(
         first["active_config_snapshot"],
-        json!({"api_key": "***", "region": "eu", "github": {"token": "***"}})
+        json!({"api_key": "********", "region": "eu", "github": {"token": "********"}})
     );
     let echo = logs
         .iter()

@@ -21,6 +21,11 @@ pub struct Response {
 
 impl TestApp {
     pub async fn start(db: TestDatabase) -> Self {
+        Self::start_with(db, vmcp_http::auth::SecurityOptions::default()).await
+    }
+
+    /// An app that requires tokens and allows CORS origins as `security` says.
+    pub async fn start_with(db: TestDatabase, security: vmcp_http::auth::SecurityOptions) -> Self {
         let store = db.open();
         let gateway = Gateway::start(
             store,
@@ -28,7 +33,8 @@ impl TestApp {
             tokio::runtime::Handle::current(),
         )
         .expect("gateway");
-        let state = AppState::new(gateway.clone(), vmcp_http::mcp::McpOptions::default());
+        let state = AppState::new(gateway.clone(), vmcp_http::mcp::McpOptions::default())
+            .with_security(security);
         let bound = vmcp_http::bind(state, "127.0.0.1:0", Some(1)).expect("bind");
         let base = format!("http://{}", bound.addrs[0]);
         let handle = bound.server.handle();
@@ -58,7 +64,22 @@ impl TestApp {
         content_type: Option<&str>,
         body: Option<Vec<u8>>,
     ) -> Response {
+        self.send(method, path, &[], content_type, body).await
+    }
+
+    /// A request with extra headers.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Response {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
