@@ -124,7 +124,20 @@ fn check_exposure(args: &ServeArgs, tokens: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Raises the open-files limit to what the system allows: every client connection, upstream
+/// connection and stdio pipe is a descriptor, and the usual soft limit (1024) is low for a gateway.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let wanted = hard.min(1 << 20);
+        if wanted > soft {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, wanted, hard);
+        }
+    }
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    raise_open_files_limit();
     let tokens: Vec<String> = args
         .api_tokens
         .iter()

@@ -477,3 +477,335 @@ fn secrets_never_reach_the_server_log_even_at_debug() {
         );
     }
 }
+
+/// Raises this test process's open-files limit (a thousand client sockets).
+fn raise_open_files_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    if hard > soft {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+    }
+}
+
+#[test]
+fn sigterm_during_a_thousand_calls_logs_every_completed_call_and_leaves_no_process() {
+    const CALLS: usize = 1000;
+    raise_open_files_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/v.db", dir.path().display());
+    let start = || {
+        Running::start(
+            &["--bind", "127.0.0.1:0"],
+            &[("VMCP_DATABASE_URL", db.as_str())],
+        )
+    };
+    let mut vmcp = start();
+    let base = vmcp.base();
+    let client = reqwest::blocking::Client::new();
+    let mut config = vmcp_fixture::harness::stdio_config("busy", &[]);
+    config["max_concurrent_calls"] = serde_json::json!(CALLS);
+    config["timeout_seconds"] = serde_json::json!(30);
+    let server: serde_json::Value = client
+        .post(format!("{base}/api/mcp-servers"))
+        .json(&serde_json::json!({"name": "busy", "transport_type": "stdio", "config": config}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let sid = server["server_id"].as_str().unwrap().to_string();
+    let r = client
+        .post(format!("{base}/api/mcp-servers/{sid}/connect"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/vmcps"))
+        .json(&serde_json::json!({"name": "busy", "mcp_servers": [{"server_id": sid}]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let vid = created["vmcp_id"].as_str().unwrap().to_string();
+    let call_url = format!("{base}/api/vmcps/{vid}/tools/call");
+    let whoami: serde_json::Value = client
+        .post(&call_url)
+        .json(&serde_json::json!({"name": "busy.whoami"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let pgid = whoami["structuredContent"]["pid"].as_u64().unwrap() as u32;
+
+    // A thousand calls that each take 1.5 s upstream; SIGTERM while they are in flight.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let pid = vmcp.child.id().to_string();
+    let completed = runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let calls: Vec<_> = (0..CALLS)
+            .map(|i| {
+                let client = client.clone();
+                let url = call_url.clone();
+                tokio::spawn(async move {
+                    let r = client
+                        .post(url)
+                        .header("x-client-id", "load")
+                        .json(&serde_json::json!({"name": "busy.sleep", "arguments": {"ms": 1500}}))
+                        .send()
+                        .await
+                        .ok()?;
+                    let ok = r.status() == 200;
+                    let body: serde_json::Value = r.json().await.ok()?;
+                    (ok && body["content"][0]["text"].is_string()).then_some(i)
+                })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let mut completed = 0;
+        for c in calls {
+            if c.await.unwrap().is_some() {
+                completed += 1;
+            }
+        }
+        completed
+    });
+    let status = vmcp.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let left = vmcp_fixture::harness::wait_groups_gone(&[pgid], Duration::from_secs(5));
+    assert!(left.is_empty(), "left behind: {left:?}");
+
+    // Every call that completed for its client is in the log, after a restart.
+    let mut vmcp = start();
+    let base = vmcp.base();
+    let stats: serde_json::Value = reqwest::blocking::get(format!(
+        "{base}/api/stats?client_id=load&method=tools/call&page_size=1"
+    ))
+    .unwrap()
+    .json()
+    .unwrap();
+    let logged = stats["stats"]["total_logs"].as_u64().unwrap();
+    let failed = stats["stats"]["failed"].as_u64().unwrap();
+    eprintln!(
+        "SIGTERM with {CALLS} calls sent: {completed} completed for their clients, {logged} logged ({failed} failed)"
+    );
+    assert!(
+        completed > CALLS / 2,
+        "only {completed} of {CALLS} completed"
+    );
+    assert_eq!(logged - failed, completed as u64, "{stats}");
+    assert!(vmcp.terminate().success());
+}
+
+/// A TCP proxy to Postgres that the test can take down (every connection cut, the port closed)
+/// and bring back on the same port: the database "stopped" and "restarted" as vMCP sees it.
+struct Outage {
+    port: u16,
+    target: std::net::SocketAddr,
+    running: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    accept: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Outage {
+    fn new(target: std::net::SocketAddr) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut proxy = Self {
+            port,
+            target,
+            running: Default::default(),
+            conns: Default::default(),
+            accept: None,
+        };
+        proxy.up();
+        proxy
+    }
+
+    fn up(&mut self) {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind(("127.0.0.1", self.port)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        self.running.store(true, Ordering::SeqCst);
+        let (running, conns, target) = (self.running.clone(), self.conns.clone(), self.target);
+        self.accept = Some(std::thread::spawn(move || {
+            while running.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        client.set_nonblocking(false).unwrap();
+                        let Ok(server) = std::net::TcpStream::connect(target) else {
+                            continue;
+                        };
+                        let mut list = conns.lock().unwrap();
+                        list.push(client.try_clone().unwrap());
+                        list.push(server.try_clone().unwrap());
+                        for (mut from, mut to) in [
+                            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                            (server, client),
+                        ] {
+                            std::thread::spawn(move || {
+                                let _ = std::io::copy(&mut from, &mut to);
+                                let _ = to.shutdown(std::net::Shutdown::Both);
+                            });
+                        }
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        }));
+    }
+
+    fn down(&mut self) {
+        self.running
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.accept.take() {
+            t.join().unwrap();
+        }
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[test]
+fn a_database_outage_under_load_keeps_calls_going_and_heals_by_itself() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let mut url = url::Url::parse(db.url()).unwrap();
+    let target = std::net::ToSocketAddrs::to_socket_addrs(&(
+        url.host_str().unwrap().to_string(),
+        url.port().unwrap_or(5432),
+    ))
+    .unwrap()
+    .next()
+    .unwrap();
+    let mut outage = Outage::new(target);
+    url.set_port(Some(outage.port)).unwrap();
+    let mut vmcp = Running::start(
+        &["--bind", "127.0.0.1:0"],
+        &[("VMCP_DATABASE_URL", url.as_str())],
+    );
+    let base = vmcp.base();
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let server: serde_json::Value = client
+        .post(format!("{base}/api/mcp-servers"))
+        .json(
+            &serde_json::json!({"name": "steady", "transport_type": "stdio",
+                                  "config": vmcp_fixture::harness::stdio_config("steady", &[])}),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let sid = server["server_id"].as_str().unwrap().to_string();
+    let created: serde_json::Value = client
+        .post(format!("{base}/api/vmcps"))
+        .json(&serde_json::json!({"name": "steady", "mcp_servers": [{"server_id": sid}]}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let vid = created["vmcp_id"].as_str().unwrap().to_string();
+    let call = |i: usize| {
+        let r = client
+            .post(format!("{base}/api/vmcps/{vid}/tools/call"))
+            .json(
+                &serde_json::json!({"name": "steady.echo", "arguments": {"text": format!("n{i}")}}),
+            )
+            .send()
+            .unwrap();
+        let status = r.status();
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(status, 200, "call {i}: {body}");
+        assert_eq!(body["content"][0]["text"], format!("n{i}"));
+    };
+    for i in 0..20 {
+        call(i);
+    }
+
+    // The database goes away: calls go on, management answers 503 with the usual body.
+    outage.down();
+    let mut during = 0;
+    for i in 20..220 {
+        call(i);
+        during += 1;
+    }
+    for (method, path) in [("GET", "/api/vmcps"), ("POST", "/api/vmcps")] {
+        let r = client
+            .request(method.parse().unwrap(), format!("{base}{path}"))
+            .json(&serde_json::json!({"name": "during"}))
+            .send()
+            .unwrap();
+        let status = r.status();
+        let body: serde_json::Value = r.json().unwrap();
+        assert_eq!(status, 503, "{method} {path}: {body}");
+        assert_eq!(body["error"], "database unavailable", "{body}");
+    }
+    for i in 220..240 {
+        call(i);
+        during += 1;
+    }
+
+    // It comes back: vMCP heals without a restart.
+    outage.up();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client.get(format!("{base}/api/vmcps")).send().unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not healed: {}",
+            r.status()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = client
+        .post(format!("{base}/api/vmcps"))
+        .json(&serde_json::json!({"name": "after"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for i in 240..260 {
+        call(i);
+    }
+    // The log recovers too: the calls after the outage are written; those the writer could not
+    // write while the database was away are counted as dropped.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let stats = loop {
+        let stats: serde_json::Value = client
+            .get(format!("{base}/api/stats?method=tools/call&page_size=100"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let texts: Vec<String> = stats["logs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|l| l["arguments"]["text"].as_str().map(String::from))
+            .collect();
+        if texts.contains(&"n259".to_string()) {
+            break stats;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "calls after the outage not logged: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let logged = stats["stats"]["total_logs"].as_u64().unwrap();
+    let dropped = stats["stats"]["dropped_logs"].as_u64().unwrap();
+    eprintln!(
+        "database outage: {during} calls served while it was down; 260 calls in all, {logged} logged, {dropped} dropped"
+    );
+    assert_eq!(logged + dropped, 260, "{}", stats["stats"]);
+    assert!(vmcp.terminate().success());
+}
