@@ -4,6 +4,7 @@ mod bench;
 mod conformance;
 mod fuzz;
 mod interop;
+mod schemathesis;
 mod sdk;
 #[cfg(test)]
 mod tidy;
@@ -24,6 +25,10 @@ tasks:
   fuzz [S]    run each fuzz target (cargo-fuzz, nightly) for S seconds (default 60)
   interop     run vMCP against servers nobody here wrote: npm server-everything over stdio
               (npx), SSE and streamable HTTP, and a Python SDK server; no process may leak
+  schemathesis [S]
+              property-based tests of the running server against openapi.yaml (PyPI
+              schemathesis, fixed seed, S seconds, default 120): no bug 5xx, statuses,
+              headers and bodies as documented, auth enforced
   sdk         generate a Python client from openapi.yaml (openapi-python-client, warnings are
               errors) and drive every endpoint of a running server through it
 ";
@@ -37,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Some("conformance") => conformance::run(),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
+        Some("schemathesis") => schemathesis::run(&args[1..]),
         Some("-h" | "--help" | "help") | None => {
             print!("{USAGE}");
             Ok(())

@@ -8,6 +8,9 @@ use crate::{ValidationError, time::Timestamp};
 
 /// The largest stored result, in bytes of JSON; larger results are cut (and marked).
 pub const MAX_LOGGED_RESULT: usize = 64 * 1024;
+/// Largest `page` of `/api/stats` (the largest int32, as documented).
+pub const MAX_PAGE: u32 = i32::MAX as u32;
+
 /// Largest `page_size` of `/api/stats`.
 pub const MAX_PAGE_SIZE: u32 = 100;
 
@@ -69,7 +72,7 @@ pub struct StatsQuery {
     pub method: Option<String>,
     /// 1-based page (default 1). Kept as text on the wire so that a bad value gets an error
     /// that names the parameter.
-    #[param(value_type = Option<u32>, minimum = 1)]
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 2147483647)]
     #[serde(default, deserialize_with = "text_or_number")]
     pub page: Option<String>,
     /// Logs per page (default 50, at most 100).
@@ -132,6 +135,12 @@ impl StatsQuery {
         let page = number("page", &self.page, 1)?;
         if page == 0 {
             return Err(ValidationError::new("page", "pages start at 1"));
+        }
+        if page > MAX_PAGE {
+            return Err(ValidationError::new(
+                "page",
+                format!("must be at most {MAX_PAGE}"),
+            ));
         }
         let page_size = number("page_size", &self.page_size, 50)?;
         if page_size == 0 || page_size > MAX_PAGE_SIZE {

@@ -119,23 +119,29 @@ impl RouteTable {
         Self { routes }
     }
 
-    /// The methods allowed on `path`, if it is a known path.
+    /// The methods allowed on `path`, if it is a known path. A literal segment wins over a
+    /// parameter, as in routing (`/api/vmcps/import` is not `/api/vmcps/{vmcp_id}`).
     fn allowed(&self, path: &str) -> Option<Vec<Method>> {
         let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let mut found: Option<Vec<Method>> = None;
+        let mut best: Option<(Vec<bool>, Vec<Method>)> = None;
         for (segments, methods) in &self.routes {
             let matches = segments.len() == parts.len()
                 && segments
                     .iter()
                     .zip(&parts)
                     .all(|(s, p)| (s.starts_with('{') && !p.is_empty()) || s == p);
-            if matches {
-                found
-                    .get_or_insert_with(Vec::new)
-                    .extend(methods.iter().cloned());
+            if !matches {
+                continue;
+            }
+            // Literal segments, left to right: the more specific route compares greater.
+            let literal: Vec<bool> = segments.iter().map(|s| !s.starts_with('{')).collect();
+            match &mut best {
+                Some((b, m)) if *b == literal => m.extend(methods.iter().cloned()),
+                Some((b, _)) if *b > literal => {}
+                _ => best = Some((literal, methods.clone())),
             }
         }
-        found
+        best.map(|(_, m)| m)
     }
 }
 

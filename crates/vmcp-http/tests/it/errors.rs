@@ -273,5 +273,9 @@ async fn ids_routes_and_methods() {
     assert_eq!(r.headers["allow"], "GET, PUT, DELETE");
     let r = app.call(Method::DELETE, "/api/vmcps", None).await;
     assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "use GET, POST");
+    // A literal path wins over a parameter: import is not a vMCP id.
+    let r = app.call(Method::OPTIONS, "/api/vmcps/import", None).await;
+    assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "use POST");
+    assert_eq!(r.headers["allow"], "POST");
     app.stop().await;
 }

@@ -166,6 +166,11 @@ async fn every_operation_is_logged_with_its_fields_redacted_and_capped() {
         StatusCode::BAD_REQUEST,
         "page",
     );
+    assert_error(
+        &app.get("/api/stats?page=2147483648").await,
+        StatusCode::BAD_REQUEST,
+        "page: must be at most 2147483647",
+    );
 
     // Metrics: echo, fail (an isError result is still an answer), the outer and the nested
     // echo, the big echo.
