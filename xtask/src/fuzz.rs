@@ -1,5 +1,5 @@
 //! `cargo xtask fuzz [SECONDS]`: runs the fuzz targets (cargo-fuzz, on the nightly toolchain)
-//! for a bounded time each (default 60 s), installing cargo-fuzz when it is missing.
+//! for a bounded time each (default 60 s), installing nightly and cargo-fuzz when missing.
 
 use std::process::Command;
 
@@ -8,13 +8,30 @@ use anyhow::Context;
 use crate::util;
 
 /// (crate directory, target)
-const TARGETS: &[(&str, &str)] = &[("crates/vmcp-substitution", "parse")];
+const TARGETS: &[(&str, &str)] = &[
+    ("crates/vmcp-substitution", "parse"),
+    ("crates/vmcp-transport", "stdio_reader"),
+];
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let seconds: u64 = match args.first() {
         Some(s) => s.parse().context("usage: cargo xtask fuzz [SECONDS]")?,
         None => 60,
     };
+    let nightly = Command::new("rustup")
+        .args(["run", "nightly", "rustc", "--version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !nightly {
+        eprintln!("installing the nightly toolchain (cargo-fuzz needs it)");
+        util::run(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+        ]))?;
+    }
     let have = Command::new("cargo")
         .args(["fuzz", "--version"])
         .output()

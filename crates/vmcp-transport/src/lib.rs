@@ -7,6 +7,7 @@
 //! an upstream sends on its own (notifications, requests such as sampling) goes to an
 //! `UpstreamObserver` that the caller supplies.
 
+pub mod lines;
 mod log;
 mod sse;
 pub mod sse_server;

@@ -17,6 +17,7 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use vmcp_domain::ServerConfig;
 
 use crate::LogBuffer;
+use crate::lines::{Frame, Lines};
 
 /// Longest stdout line accepted from a server, in bytes.
 pub const MAX_LINE_BYTES: usize = 16 * 1024 * 1024;
@@ -146,8 +147,7 @@ pub fn spawn(
     });
     let transport = StdioTransport {
         stdout: BufReader::with_capacity(64 * 1024, stdout),
-        line: Vec::new(),
-        discarding: false,
+        lines: Lines::new(MAX_LINE_BYTES),
         stdin: Arc::new(tokio::sync::Mutex::new(Some(BufWriter::new(stdin)))),
         log: log.clone(),
     };
@@ -163,50 +163,25 @@ pub fn spawn(
 /// Newline-delimited JSON-RPC over a child's stdin and stdout.
 pub struct StdioTransport {
     stdout: BufReader<ChildStdout>,
-    /// The line read so far. Kept here, not in `receive`'s future, so that a cancelled
-    /// `receive` loses nothing.
-    line: Vec<u8>,
-    /// Whether the current line went over `MAX_LINE_BYTES` and is being skipped.
-    discarding: bool,
+    /// The line being read (kept here, not in `receive`'s future, so that a cancelled
+    /// `receive` loses nothing).
+    lines: Lines,
     stdin: Arc<tokio::sync::Mutex<Option<BufWriter<ChildStdin>>>>,
     log: LogBuffer,
 }
 
-enum Line {
-    Complete,
-    TooLong,
-    Eof,
-}
-
 impl StdioTransport {
-    /// Reads up to the next newline into `self.line` (cancel-safe).
-    async fn read_line(&mut self) -> std::io::Result<Line> {
+    /// Reads up to the next newline (cancel-safe); `None` at the end of stdout.
+    async fn read_line(&mut self) -> std::io::Result<Option<Frame>> {
         loop {
             let available = self.stdout.fill_buf().await?;
             if available.is_empty() {
-                return Ok(Line::Eof);
+                return Ok(None);
             }
-            let (chunk, end) = match available.iter().position(|b| *b == b'\n') {
-                Some(i) => (&available[..i], Some(i + 1)),
-                None => (available, None),
-            };
-            if !self.discarding {
-                if self.line.len() + chunk.len() > MAX_LINE_BYTES {
-                    self.discarding = true;
-                    self.line.clear();
-                } else {
-                    self.line.extend_from_slice(chunk);
-                }
-            }
-            let consumed = end.unwrap_or(available.len());
+            let (consumed, frame) = self.lines.feed(available);
             self.stdout.consume(consumed);
-            if end.is_some() {
-                let too_long = std::mem::replace(&mut self.discarding, false);
-                return Ok(if too_long {
-                    Line::TooLong
-                } else {
-                    Line::Complete
-                });
+            if frame.is_some() {
+                return Ok(frame);
             }
         }
     }
@@ -235,12 +210,11 @@ impl Transport<RoleClient> for StdioTransport {
     async fn receive(&mut self) -> Option<RxJsonRpcMessage<RoleClient>> {
         loop {
             match self.read_line().await {
-                Ok(Line::Eof) => return None,
-                Ok(Line::TooLong) => self.log.push(&format!(
+                Ok(None) => return None,
+                Ok(Some(Frame::TooLong)) => self.log.push(&format!(
                     "[vmcp] discarded a stdout line longer than {MAX_LINE_BYTES} bytes"
                 )),
-                Ok(Line::Complete) => {
-                    let line = std::mem::take(&mut self.line);
+                Ok(Some(Frame::Line(line))) => {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
