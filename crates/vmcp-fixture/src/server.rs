@@ -146,6 +146,18 @@ impl Fixture {
             ),
             tool("crash", "Exits the server process at once", json!({}), &[]),
             tool(
+                "flood",
+                "Sends count log notifications and count/10 tools/list_changed, as fast as it can, then answers",
+                json!({"count": {"type": "integer"}}),
+                &["count"],
+            ),
+            tool(
+                "huge",
+                "Answers with a text of the given number of bytes",
+                json!({"bytes": {"type": "integer"}}),
+                &["bytes"],
+            ),
+            tool(
                 "request_header",
                 "Returns the value of an HTTP request header (streamable HTTP)",
                 json!({"name": {"type": "string"}}),
@@ -446,6 +458,27 @@ impl Fixture {
                 let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGSTOP);
                 text_result("thawed")
             }
+            "flood" => {
+                let count = arg_u64("count");
+                for i in 0..count {
+                    notify(
+                        &context.peer,
+                        "notifications/message",
+                        json!({"level": "info", "logger": "flood", "data": format!("message {i}")}),
+                    )
+                    .await;
+                    if i % 10 == 0 {
+                        notify(
+                            &context.peer,
+                            "notifications/tools/list_changed",
+                            Value::Null,
+                        )
+                        .await;
+                    }
+                }
+                text_result(format!("flooded {count}"))
+            }
+            "huge" => text_result("x".repeat(arg_u64("bytes") as usize)),
             "crash" => {
                 eprintln!("fixture {}: crashing, as asked", state.options.name);
                 std::process::exit(3);

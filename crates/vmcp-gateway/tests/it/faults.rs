@@ -327,3 +327,86 @@ async fn shutdown_delete_and_update_end_their_processes() {
     env.gateway.shutdown().await;
     assert_gone(&[pids[2], new_pid]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_notifications_and_huge_messages_do_not_take_the_gateway_down() {
+    let env = Env::new();
+    // Two servers: one with room for the flood (a debug build sends ~2,500 messages a second),
+    // one with a short timeout for the message that never arrives whole.
+    let mut config = harness::stdio_config("loud", &[]);
+    config["timeout_seconds"] = json!(60);
+    let id = env.register("loud", "stdio", config).await.server_id;
+    env.gateway.connect_server(&id).await.unwrap();
+    let mut config = harness::stdio_config("big", &[]);
+    config["timeout_seconds"] = json!(2);
+    let big = env.register("big", "stdio", config).await.server_id;
+    env.gateway.connect_server(&big).await.unwrap();
+    let vmcp: vmcp_domain::VmcpInput = serde_json::from_value(
+        json!({"name": "loud", "mcp_servers": [{"server_id": id}, {"server_id": big}]}),
+    )
+    .unwrap();
+    let vmcp = env.gateway.create_vmcp(vmcp).await.unwrap().vmcp_id;
+    let call = |tool: &'static str, args: serde_json::Value| {
+        let gateway = env.gateway.clone();
+        let vmcp = vmcp.clone();
+        async move {
+            gateway
+                .call_tool(
+                    &vmcp,
+                    tool,
+                    args.as_object().cloned(),
+                    None,
+                    vmcp_gateway::Caller::default(),
+                )
+                .await
+        }
+    };
+
+    // 20,000 log notifications and 2,000 list changes in one burst: the call answers, and the
+    // server is still connected and useful afterwards.
+    let started = std::time::Instant::now();
+    let r = call("loud.flood", json!({"count": 20_000}))
+        .await
+        .expect("flood answered");
+    assert_eq!(text_of(&r), "flooded 20000");
+    eprintln!(
+        "20,000 log notifications and 2,000 list changes answered in {:?}",
+        started.elapsed()
+    );
+    let r = call("loud.echo", json!({"text": "still here"}))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&r), "still here");
+    let list = env
+        .gateway
+        .list_tools(&vmcp, &vmcp_gateway::Caller::default())
+        .await
+        .unwrap();
+    assert!(list.tools.iter().any(|t| t["name"] == "loud.echo"));
+
+    // 8 MiB passes through whole; 20 MiB is over the 16 MiB line bound: dropped and said so in
+    // the server's log, the call times out cleanly, and the connection serves the next call.
+    let r = call("loud.huge", json!({"bytes": 8 << 20})).await.unwrap();
+    assert_eq!(text_of(&r).len(), 8 << 20);
+    let err = call("big.huge", json!({"bytes": 20 << 20}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Timeout, "{err:?}");
+    let logs = env.gateway.server_logs(&big).await.unwrap();
+    assert!(
+        logs.lines.iter().any(|l| l
+            .text
+            .starts_with("[vmcp] discarded a stdout line longer than")),
+        "{:?}",
+        logs.lines.iter().map(|l| &l.text).collect::<Vec<_>>()
+    );
+    let r = call("big.echo", json!({"text": "after"})).await.unwrap();
+    assert_eq!(text_of(&r), "after");
+    for server in [&id, &big] {
+        assert_eq!(
+            env.gateway.get_server(server).await.unwrap().status,
+            ServerStatus::Connected
+        );
+    }
+    env.gateway.shutdown().await;
+}
