@@ -301,6 +301,9 @@ pub async fn connect(
             let mut http_config = StreamableHttpClientTransportConfig::with_uri(url)
                 .custom_headers(headers)
                 .max_concurrent_requests(256)
+                // The bound of a stdio line, for each message (SSE event or JSON body).
+                .max_sse_event_size(stdio::MAX_LINE_BYTES)
+                .max_json_response_size(stdio::MAX_LINE_BYTES)
                 .reinit_on_expired_session(true);
             http_config.allow_stateless = true;
             let t = StreamableHttpClientTransport::with_client(http_client(timeout)?, http_config);

@@ -14,6 +14,44 @@ use url::Url;
 
 use crate::LogBuffer;
 
+/// Largest event accepted on a legacy SSE stream, in bytes (the bound of a stdio line). A
+/// longer one ends the stream, which is then reconnected.
+pub const MAX_EVENT_BYTES: usize = crate::stdio::MAX_LINE_BYTES;
+
+/// `stream` with a bound on the size of each SSE event (the bytes between blank lines): past
+/// it, the stream ends with an error instead of growing without end.
+fn bounded_events(
+    stream: impl futures::Stream<Item = Result<bytes::Bytes, reqwest::Error>>,
+    max: usize,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    let mut event_bytes = 0usize;
+    let mut after_newline = false;
+    stream.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        for &b in chunk.iter() {
+            match b {
+                b'\n' => {
+                    if after_newline {
+                        event_bytes = 0;
+                    }
+                    after_newline = true;
+                }
+                b'\r' => {}
+                _ => {
+                    after_newline = false;
+                    event_bytes += 1;
+                }
+            }
+        }
+        if event_bytes > max {
+            return Err(std::io::Error::other(format!(
+                "an SSE event is longer than {max} bytes"
+            )));
+        }
+        Ok(chunk)
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SseError {
     #[error("the SSE stream at {url} answered {status}")]
@@ -75,7 +113,10 @@ pub async fn connect(
             content_type,
         });
     }
-    let mut events = sse_stream::SseStream::from_bytes_stream(response.bytes_stream());
+    let mut events = sse_stream::SseStream::from_bytes_stream(bounded_events(
+        response.bytes_stream(),
+        MAX_EVENT_BYTES,
+    ));
     let endpoint = tokio::time::timeout(timeout, async {
         while let Some(event) = events.next().await {
             let Ok(event) = event else {

@@ -410,3 +410,79 @@ async fn a_flood_of_notifications_and_huge_messages_do_not_take_the_gateway_down
     }
     env.gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn huge_messages_over_http_are_refused_without_harm() {
+    let env = Env::new();
+    let fixture = HttpFixture::start("remote", &[]);
+    let remote = env
+        .register(
+            "remote",
+            "streamable_http",
+            json!({"url": fixture.mcp_url(), "timeout_seconds": 5}),
+        )
+        .await
+        .server_id;
+    let legacy = env
+        .register(
+            "legacy",
+            "sse",
+            json!({"url": fixture.sse_url(), "timeout_seconds": 5}),
+        )
+        .await
+        .server_id;
+    for id in [&remote, &legacy] {
+        env.gateway.connect_server(id).await.unwrap();
+    }
+    let vmcp: vmcp_domain::VmcpInput = serde_json::from_value(json!({"name": "web",
+        "mcp_servers": [{"server_id": remote}, {"server_id": legacy}]}))
+    .unwrap();
+    let vmcp = env.gateway.create_vmcp(vmcp).await.unwrap().vmcp_id;
+    let call = |tool: &'static str, args: serde_json::Value| {
+        let gateway = env.gateway.clone();
+        let vmcp = vmcp.clone();
+        async move {
+            gateway
+                .call_tool(
+                    &vmcp,
+                    tool,
+                    args.as_object().cloned(),
+                    None,
+                    vmcp_gateway::Caller::default(),
+                )
+                .await
+        }
+    };
+    for server in ["remote", "legacy"] {
+        let tool =
+            |t: &str| -> &'static str { Box::leak(format!("{server}.{t}").into_boxed_str()) };
+        // 8 MiB passes whole; 20 MiB, over the 16 MiB bound, is an error, not a 20 MiB buffer.
+        let r = call(tool("huge"), json!({"bytes": 8 << 20})).await.unwrap();
+        assert_eq!(text_of(&r).len(), 8 << 20, "{server}");
+        let err = call(tool("huge"), json!({"bytes": 20 << 20}))
+            .await
+            .unwrap_err();
+        eprintln!("{server}: 20 MiB answer -> {:?}: {}", err.kind, err.detail);
+        assert!(
+            matches!(err.kind, ErrorKind::Upstream | ErrorKind::Timeout),
+            "{server}: {err:?}"
+        );
+    }
+    // The legacy stream that carried it was ended and says why; both serve again.
+    let logs = env.gateway.server_logs(&legacy).await.unwrap();
+    assert!(
+        logs.lines.iter().any(|l| l
+            .text
+            .contains("an SSE event is longer than 16777216 bytes")),
+        "{:?}",
+        logs.lines.iter().map(|l| &l.text).collect::<Vec<_>>()
+    );
+    for id in [&remote, &legacy] {
+        env.wait_connected(id).await;
+    }
+    for tool in ["remote.echo", "legacy.echo"] {
+        let r = call(tool, json!({"text": "after"})).await.unwrap();
+        assert_eq!(text_of(&r), "after", "{tool}");
+    }
+    env.gateway.shutdown().await;
+}
