@@ -177,20 +177,30 @@ impl Store {
 
     /// The figures and one page (newest first) of the operations that match `f`.
     pub fn log_stats(&self, f: &StatsFilter) -> Result<(LogFigures, Vec<LogEntry>)> {
+        use diesel::Connection;
         let mut conn = self.conn()?;
-        let conn = &mut *conn;
-        let (total, clients, vmcps, tool_calls, failed, avg) = if day_aligned(f) {
-            figures_from_days(conn, f)?
-        } else {
-            figures_from_rows(conn, f)?
-        };
-        let offset = i64::from(f.page - 1) * i64::from(f.page_size);
-        let rows: Vec<LogRow> = filtered(f)
-            .order((ol::timestamp.desc(), ol::id.desc()))
-            .limit(i64::from(f.page_size))
-            .offset(offset)
-            .select(LogRow::as_select())
-            .load(conn)?;
+        // The figures and the page from one snapshot: a batch the writer commits in between
+        // must not show in the page and be missing from the totals.
+        let ((total, clients, vmcps, tool_calls, failed, avg), rows) =
+            (*conn).transaction(|conn| {
+                if let DbConnection::Postgresql(pg) = conn {
+                    diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                        .execute(pg)?;
+                }
+                let figures = if day_aligned(f) {
+                    figures_from_days(conn, f)?
+                } else {
+                    figures_from_rows(conn, f)?
+                };
+                let offset = i64::from(f.page - 1) * i64::from(f.page_size);
+                let rows: Vec<LogRow> = filtered(f)
+                    .order((ol::timestamp.desc(), ol::id.desc()))
+                    .limit(i64::from(f.page_size))
+                    .offset(offset)
+                    .select(LogRow::as_select())
+                    .load(conn)?;
+                Ok::<_, StoreError>((figures, rows))
+            })?;
         Ok((
             LogFigures {
                 total: n(total),
