@@ -346,21 +346,7 @@ async fn a_flood_of_notifications_and_huge_messages_do_not_take_the_gateway_down
     )
     .unwrap();
     let vmcp = env.gateway.create_vmcp(vmcp).await.unwrap().vmcp_id;
-    let call = |tool: &'static str, args: serde_json::Value| {
-        let gateway = env.gateway.clone();
-        let vmcp = vmcp.clone();
-        async move {
-            gateway
-                .call_tool(
-                    &vmcp,
-                    tool,
-                    args.as_object().cloned(),
-                    None,
-                    vmcp_gateway::Caller::default(),
-                )
-                .await
-        }
-    };
+    let call = |tool: &'static str, args: serde_json::Value| env.call_vmcp(&vmcp, tool, args);
 
     // 20,000 log notifications and 2,000 list changes in one burst: the call answers, and the
     // server is still connected and useful afterwards.
@@ -438,21 +424,7 @@ async fn huge_messages_over_http_are_refused_without_harm() {
         "mcp_servers": [{"server_id": remote}, {"server_id": legacy}]}))
     .unwrap();
     let vmcp = env.gateway.create_vmcp(vmcp).await.unwrap().vmcp_id;
-    let call = |tool: &'static str, args: serde_json::Value| {
-        let gateway = env.gateway.clone();
-        let vmcp = vmcp.clone();
-        async move {
-            gateway
-                .call_tool(
-                    &vmcp,
-                    tool,
-                    args.as_object().cloned(),
-                    None,
-                    vmcp_gateway::Caller::default(),
-                )
-                .await
-        }
-    };
+    let call = |tool: &'static str, args: serde_json::Value| env.call_vmcp(&vmcp, tool, args);
     for server in ["remote", "legacy"] {
         let tool =
             |t: &str| -> &'static str { Box::leak(format!("{server}.{t}").into_boxed_str()) };

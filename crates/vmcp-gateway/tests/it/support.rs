@@ -94,6 +94,26 @@ impl Env {
     }
 }
 
+impl Env {
+    /// Calls a tool of a vMCP by its exposed name, as REST does (timeouts, routing, errors).
+    pub async fn call_vmcp(
+        &self,
+        vmcp_id: &str,
+        tool: &str,
+        args: Value,
+    ) -> vmcp_gateway::Result<CallToolResult> {
+        self.gateway
+            .call_tool(
+                vmcp_id,
+                tool,
+                args.as_object().cloned(),
+                None,
+                vmcp_gateway::Caller::default(),
+            )
+            .await
+    }
+}
+
 pub fn text_of(result: &CallToolResult) -> String {
     let v = serde_json::to_value(result).unwrap();
     v["content"][0]["text"]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use vmcp_fixture::harness::{self, HttpFixture};
 use vmcp_store::testing::TestDatabase;
 
-use crate::support::{TestApp, assert_error};
+use crate::support::{TestApp, assert_error, text};
 
 /// `alpha` (stdio, priority 1) and `beta` (streamable HTTP, priority 2), neither connected.
 struct Pair {
@@ -54,13 +54,6 @@ async fn call(app: &TestApp, vmcp: &str, name: &str, arguments: Value) -> crate:
         json!({"name": name, "arguments": arguments}),
     )
     .await
-}
-
-fn text(result: &Value) -> String {
-    result["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text content in {result}"))
-        .to_string()
 }
 
 #[actix_web::test]

@@ -7,7 +7,7 @@ use vmcp_fixture::harness::HttpFixture;
 use vmcp_http::auth::SecurityOptions;
 use vmcp_store::testing::TestDatabase;
 
-use crate::support::{Response, TestApp, assert_error};
+use crate::support::{Response, TestApp, assert_error, text};
 
 const TOKEN: &str = "0123456789abcdef-first";
 const OTHER: &str = "fedcba9876543210-second";
@@ -226,13 +226,6 @@ async fn cors_is_off_unless_origins_are_given() {
         "https://app.example"
     );
     app.stop().await;
-}
-
-fn text(result: &Value) -> String {
-    result["content"][0]["text"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no text content in {result}"))
-        .to_string()
 }
 
 #[actix_web::test]

@@ -192,3 +192,12 @@ pub fn assert_error(r: &Response, status: StatusCode, detail_contains: &str) {
         "detail {detail:?} does not contain {detail_contains:?}"
     );
 }
+
+/// The text of a tool result's first content item.
+#[track_caller]
+pub fn text(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text content in {result}"))
+        .to_string()
+}
