@@ -219,11 +219,16 @@ pub fn redact(config: &Map<String, Value>) -> Value {
     Value::Object(crate::secrets::mask_config(config))
 }
 
-/// A result for the log: as it is, or cut to `MAX_LOGGED_RESULT` bytes of JSON text.
-pub fn cap_result(result: &Value) -> (Value, bool) {
+/// A result for the log from one serialization: every secret of `secrets` masked, then as it
+/// is, or cut to `MAX_LOGGED_RESULT` bytes of JSON text (then a string, and `true`).
+pub fn logged_result<S: AsRef<str>>(result: Value, secrets: &[S]) -> (Value, bool) {
     let text = result.to_string();
+    let (result, text) = match crate::secrets::scrub(&text, secrets) {
+        Some(clean) => (crate::secrets::reparse_scrubbed(&clean), clean),
+        None => (result, text),
+    };
     if text.len() <= MAX_LOGGED_RESULT {
-        return (result.clone(), false);
+        return (result, false);
     }
     let mut end = MAX_LOGGED_RESULT;
     while !text.is_char_boundary(end) {

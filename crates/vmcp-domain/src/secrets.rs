@@ -189,26 +189,30 @@ pub fn config_secret_values(config: &Map<String, Value>) -> Vec<String> {
 }
 
 /// `text` with every occurrence of a secret replaced by the mask; `None` when none occurs.
-pub fn scrub(text: &str, secrets: &[String]) -> Option<String> {
+pub fn scrub<S: AsRef<str>>(text: &str, secrets: &[S]) -> Option<String> {
     let mut out: Option<String> = None;
     for secret in secrets {
+        let secret = secret.as_ref();
         let current = out.as_deref().unwrap_or(text);
-        if current.contains(secret.as_str()) {
-            out = Some(current.replace(secret.as_str(), SECRET_MASK));
+        if current.contains(secret) {
+            out = Some(current.replace(secret, SECRET_MASK));
         }
     }
     out
 }
 
+/// The value of JSON `text` that `scrub` changed (a secret cut across JSON escapes could break
+/// the text: then the mask alone).
+pub fn reparse_scrubbed(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| Value::String(SECRET_MASK.into()))
+}
+
 /// `value` with every occurrence of a secret inside its strings (keys included) masked.
-pub fn scrub_value(value: &Value, secrets: &[String]) -> Option<Value> {
+pub fn scrub_value<S: AsRef<str>>(value: &Value, secrets: &[S]) -> Option<Value> {
     if secrets.is_empty() {
         return None;
     }
-    let text = value.to_string();
-    let scrubbed = scrub(&text, secrets)?;
-    // A secret cut across JSON escapes could break the text; fall back to the mask alone.
-    Some(serde_json::from_str(&scrubbed).unwrap_or_else(|_| Value::String(SECRET_MASK.into())))
+    scrub(&value.to_string(), secrets).map(|text| reparse_scrubbed(&text))
 }
 
 /// Whether any value of `config` (at any depth) is the mask.

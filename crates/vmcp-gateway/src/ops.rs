@@ -184,10 +184,6 @@ impl Gateway {
 
     /// Writes an operation's row (through the operation log's queue: never waits).
     fn finish<T: serde::Serialize>(&self, mut rec: Record, result: &Result<T>) {
-        let (mut result, success, mut error) = match result {
-            Ok(v) => (serde_json::to_value(v).ok(), true, None),
-            Err(e) => (None, false, Some(format!("{}: {}", e.error, e.detail))),
-        };
         // Secrets of the vMCP and of the server never reach the log, even when an upstream
         // echoes them or a caller types one in.
         let server_secrets = rec
@@ -195,30 +191,33 @@ impl Gateway {
             .as_deref()
             .and_then(|id| self.supervisor.slot(id))
             .map(|slot| slot.secrets());
-        for secrets in [Some(rec.secrets.clone()), server_secrets]
-            .into_iter()
-            .flatten()
-        {
-            if secrets.is_empty() {
-                continue;
-            }
-            use vmcp_domain::secrets::{scrub, scrub_value};
-            for v in [&mut result, &mut rec.arguments].into_iter().flatten() {
-                if let Some(clean) = scrub_value(v, &secrets) {
-                    *v = clean;
+        let secrets: Vec<&str> = rec
+            .secrets
+            .iter()
+            .chain(server_secrets.iter().flat_map(|s| s.iter()))
+            .map(String::as_str)
+            .collect();
+        let (result, truncated, success, error) = match result {
+            Ok(v) => match serde_json::to_value(v) {
+                Ok(v) => {
+                    let (v, truncated) = vmcp_domain::logs::logged_result(v, &secrets);
+                    (Some(v), truncated, true, None)
                 }
+                Err(_) => (None, false, true, None),
+            },
+            Err(e) => {
+                let error = format!("{}: {}", e.error, e.detail);
+                let error = vmcp_domain::secrets::scrub(&error, &secrets).unwrap_or(error);
+                (None, false, false, Some(error))
             }
-            if let Some(clean) = error.as_deref().and_then(|e| scrub(e, &secrets)) {
-                error = Some(clean);
-            }
-        }
-        let (result, truncated) = match result {
-            Some(v) => {
-                let (v, t) = vmcp_domain::logs::cap_result(&v);
-                (Some(v), t)
-            }
-            None => (None, false),
         };
+        if let Some(clean) = rec
+            .arguments
+            .as_ref()
+            .and_then(|a| vmcp_domain::secrets::scrub_value(a, &secrets))
+        {
+            rec.arguments = Some(clean);
+        }
         let elapsed = rec.started.elapsed().as_secs_f64();
         self.metrics.observe(
             &rec.vmcp_id,

@@ -337,6 +337,47 @@ impl vmcp_transport::UpstreamObserver for NoRequests {
     }
 }
 
+/// POSTs `body` as JSON to `base` + `path`; asserts the status and returns the JSON answer.
+#[track_caller]
+fn post_ok(
+    client: &reqwest::blocking::Client,
+    url: String,
+    body: serde_json::Value,
+    status: u16,
+) -> serde_json::Value {
+    let r = client.post(&url).json(&body).send().unwrap();
+    let got = r.status().as_u16();
+    let answer: serde_json::Value = r.json().unwrap_or_default();
+    assert_eq!(got, status, "POST {url}: {answer}");
+    answer
+}
+
+/// Registers a stdio server from `config` and a vMCP over it (with `active_config`); returns
+/// their ids.
+fn register_vmcp(
+    client: &reqwest::blocking::Client,
+    base: &str,
+    name: &str,
+    config: serde_json::Value,
+    active_config: serde_json::Value,
+) -> (String, String) {
+    let server = post_ok(
+        client,
+        format!("{base}/api/mcp-servers"),
+        serde_json::json!({"name": name, "transport_type": "stdio", "config": config}),
+        201,
+    );
+    let sid = server["server_id"].as_str().unwrap().to_string();
+    let vmcp = post_ok(
+        client,
+        format!("{base}/api/vmcps"),
+        serde_json::json!({"name": name, "mcp_servers": [{"server_id": sid}],
+                           "active_config": active_config}),
+        201,
+    );
+    (sid, vmcp["vmcp_id"].as_str().unwrap().to_string())
+}
+
 fn run_to_exit(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmcp"));
@@ -428,25 +469,13 @@ fn secrets_never_reach_the_server_log_even_at_debug() {
     let client = reqwest::blocking::Client::new();
     let mut config = vmcp_fixture::harness::stdio_config("keeper", &[]);
     config["env"] = serde_json::json!({"KEEPER_API_KEY": "env-secret-0001"});
-    let r = client
-        .post(format!("{base}/api/mcp-servers"))
-        .json(&serde_json::json!({"name": "keeper", "transport_type": "stdio", "config": config}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let server: serde_json::Value = r.json().unwrap();
-    let r = client
-        .post(format!("{base}/api/vmcps"))
-        .json(&serde_json::json!({"name": "vault",
-            "mcp_servers": [{"server_id": server["server_id"]}],
-            "active_config": {"api_key": "config-secret-0002"}}))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let vmcp_id = r.json::<serde_json::Value>().unwrap()["vmcp_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (_, vmcp_id) = register_vmcp(
+        &client,
+        &base,
+        "keeper",
+        config,
+        serde_json::json!({"api_key": "config-secret-0002"}),
+    );
     let r = client
         .post(format!("{base}/api/vmcps/{vmcp_id}/tools/call"))
         .json(&serde_json::json!({"name": "keeper.echo",
@@ -456,7 +485,7 @@ fn secrets_never_reach_the_server_log_even_at_debug() {
     assert_eq!(r.status(), 200);
     let body: serde_json::Value = r.json().unwrap();
     assert_eq!(body["content"][0]["text"], "config-secret-0002");
-    // And through the MCP endpoint, where substitution is off: the literal is passed.
+    // The operation log shows neither (the caller's argument, the result scrubbed).
     let r = client
         .get(format!("{base}/api/stats"))
         .send()
@@ -505,27 +534,13 @@ fn sigterm_during_a_thousand_calls_logs_every_completed_call_and_leaves_no_proce
     let mut config = vmcp_fixture::harness::stdio_config("busy", &[]);
     config["max_concurrent_calls"] = serde_json::json!(CALLS);
     config["timeout_seconds"] = serde_json::json!(30);
-    let server: serde_json::Value = client
-        .post(format!("{base}/api/mcp-servers"))
-        .json(&serde_json::json!({"name": "busy", "transport_type": "stdio", "config": config}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let sid = server["server_id"].as_str().unwrap().to_string();
-    let r = client
-        .post(format!("{base}/api/mcp-servers/{sid}/connect"))
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/vmcps"))
-        .json(&serde_json::json!({"name": "busy", "mcp_servers": [{"server_id": sid}]}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let vid = created["vmcp_id"].as_str().unwrap().to_string();
+    let (sid, vid) = register_vmcp(&client, &base, "busy", config, serde_json::json!({}));
+    post_ok(
+        &client,
+        format!("{base}/api/mcp-servers/{sid}/connect"),
+        serde_json::json!({}),
+        200,
+    );
     let call_url = format!("{base}/api/vmcps/{vid}/tools/call");
     let whoami: serde_json::Value = client
         .post(&call_url)
@@ -693,25 +708,13 @@ fn a_database_outage_under_load_keeps_calls_going_and_heals_by_itself() {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let server: serde_json::Value = client
-        .post(format!("{base}/api/mcp-servers"))
-        .json(
-            &serde_json::json!({"name": "steady", "transport_type": "stdio",
-                                  "config": vmcp_fixture::harness::stdio_config("steady", &[])}),
-        )
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let sid = server["server_id"].as_str().unwrap().to_string();
-    let created: serde_json::Value = client
-        .post(format!("{base}/api/vmcps"))
-        .json(&serde_json::json!({"name": "steady", "mcp_servers": [{"server_id": sid}]}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    let vid = created["vmcp_id"].as_str().unwrap().to_string();
+    let (_, vid) = register_vmcp(
+        &client,
+        &base,
+        "steady",
+        vmcp_fixture::harness::stdio_config("steady", &[]),
+        serde_json::json!({}),
+    );
     let call = |i: usize| {
         let r = client
             .post(format!("{base}/api/vmcps/{vid}/tools/call"))

@@ -424,14 +424,16 @@ async fn huge_messages_over_http_are_refused_without_harm() {
         "mcp_servers": [{"server_id": remote}, {"server_id": legacy}]}))
     .unwrap();
     let vmcp = env.gateway.create_vmcp(vmcp).await.unwrap().vmcp_id;
-    let call = |tool: &'static str, args: serde_json::Value| env.call_vmcp(&vmcp, tool, args);
     for server in ["remote", "legacy"] {
-        let tool =
-            |t: &str| -> &'static str { Box::leak(format!("{server}.{t}").into_boxed_str()) };
+        let huge = format!("{server}.huge");
         // 8 MiB passes whole; 20 MiB, over the 16 MiB bound, is an error, not a 20 MiB buffer.
-        let r = call(tool("huge"), json!({"bytes": 8 << 20})).await.unwrap();
+        let r = env
+            .call_vmcp(&vmcp, &huge, json!({"bytes": 8 << 20}))
+            .await
+            .unwrap();
         assert_eq!(text_of(&r).len(), 8 << 20, "{server}");
-        let err = call(tool("huge"), json!({"bytes": 20 << 20}))
+        let err = env
+            .call_vmcp(&vmcp, &huge, json!({"bytes": 20 << 20}))
             .await
             .unwrap_err();
         eprintln!("{server}: 20 MiB answer -> {:?}: {}", err.kind, err.detail);
@@ -453,7 +455,10 @@ async fn huge_messages_over_http_are_refused_without_harm() {
         env.wait_connected(id).await;
     }
     for tool in ["remote.echo", "legacy.echo"] {
-        let r = call(tool, json!({"text": "after"})).await.unwrap();
+        let r = env
+            .call_vmcp(&vmcp, tool, json!({"text": "after"}))
+            .await
+            .unwrap();
         assert_eq!(text_of(&r), "after", "{tool}");
     }
     env.gateway.shutdown().await;
