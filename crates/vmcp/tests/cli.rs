@@ -315,6 +315,70 @@ fn the_bridge_serves_a_vmcp_over_stdio() {
     assert!(vmcp.terminate().success());
 }
 
+/// Runs `vmcp bridge URL` with `input` on stdin; returns its exit status and stderr, or fails
+/// the test if it is still running after 20 s (the bridge used to hang there forever).
+fn bridge_with_input(url: &str, input: &[u8]) -> (std::process::ExitStatus, String) {
+    use std::io::{Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+        .args(["bridge", url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status, err);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the bridge did not exit after its input ended ({input:?})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_bridge_exits_on_end_of_input_and_on_garbage() {
+    let db = TestDatabase::sqlite();
+    let mut vmcp = Running::start(
+        &["--bind", "127.0.0.1:0"],
+        &[("VMCP_DATABASE_URL", db.url())],
+    );
+    let base = vmcp.base();
+    let url = format!("{base}/vmcp/nothing/mcp");
+    // End of input before any message (`true | vmcp bridge URL`).
+    let (status, err) = bridge_with_input(&url, b"");
+    assert!(status.success(), "{status}: {err}");
+    assert!(err.contains("standard input closed"), "{err}");
+    // End of input in the middle of the handshake.
+    let init = br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let (status, err) = bridge_with_input(&url, &[&init[..], b"\n"].concat());
+    assert!(
+        err.contains("standard input closed") || !status.success(),
+        "{err}"
+    );
+    // A line that is not JSON-RPC.
+    let (status, err) = bridge_with_input(&url, b"hello there\n");
+    assert!(!status.success());
+    assert!(
+        err.contains("line 1 of standard input is not a JSON-RPC message"),
+        "{err}"
+    );
+    assert!(vmcp.terminate().success());
+}
+
 struct NoRequests;
 
 impl vmcp_transport::UpstreamObserver for NoRequests {
