@@ -15,6 +15,7 @@ use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 use vmcp_domain::{Timestamp, time};
 
 use crate::aggregate::VmcpEntry;
@@ -37,9 +38,22 @@ pub struct SessionInfo {
 #[derive(Default)]
 pub struct Sessions {
     open: Mutex<HashMap<String, SessionInfo>>,
+    /// The end of each session, by the id its transport gave it (`Mcp-Session-Id`).
+    ends: Mutex<HashMap<String, CancellationToken>>,
 }
 
 impl Sessions {
+    /// Ends the session that its transport knows as `transport_id`: its calls in flight are
+    /// cancelled upstream at once (and their slots freed). Whether such a session was open.
+    pub fn end(&self, transport_id: &str) -> bool {
+        let token = self
+            .ends
+            .lock()
+            .expect("sessions lock")
+            .remove(transport_id);
+        token.map(|t| t.cancel()).is_some()
+    }
+
     pub fn list(&self) -> Vec<SessionInfo> {
         self.open
             .lock()
@@ -56,6 +70,11 @@ impl Sessions {
 
 struct State {
     id: String,
+    /// Cancelled when the session ends (DELETE, stream closed, eviction, shutdown): every call
+    /// in flight stops waiting and is cancelled upstream.
+    ended: CancellationToken,
+    /// The id the transport gave this session, if it has one (streamable HTTP).
+    transport_id: Mutex<Option<String>>,
     gateway: Weak<Gateway>,
     vmcp_id: String,
     client_id: Mutex<String>,
@@ -76,6 +95,14 @@ impl Drop for State {
                 .lock()
                 .expect("sessions lock")
                 .remove(&self.id);
+            if let Some(transport_id) = self.transport_id.lock().expect("lock").take() {
+                gateway
+                    .sessions
+                    .ends
+                    .lock()
+                    .expect("sessions lock")
+                    .remove(&transport_id);
+            }
         }
     }
 }
@@ -137,8 +164,15 @@ fn page<T: Clone>(
 impl VmcpSession {
     /// A new session of the vMCP `vmcp_id` (which must exist when requests arrive).
     pub fn new(gateway: Arc<Gateway>, vmcp_id: String) -> Self {
+        Self::ending_with(gateway, vmcp_id, CancellationToken::new())
+    }
+
+    /// A new session that ends (cancelling its calls in flight) when `ended` is cancelled.
+    pub fn ending_with(gateway: Arc<Gateway>, vmcp_id: String, ended: CancellationToken) -> Self {
         let state = Arc::new(State {
             id: uuid_like(),
+            ended,
+            transport_id: Mutex::new(None),
             gateway: Arc::downgrade(&gateway),
             vmcp_id,
             client_id: Mutex::new(String::new()),
@@ -151,6 +185,14 @@ impl VmcpSession {
 
     pub fn session_id(&self) -> &str {
         &self.state.id
+    }
+
+    /// Resolves when the request of `context` is cancelled by its client, or its session ends.
+    async fn stopped(&self, context: &RequestContext<RoleServer>) {
+        tokio::select! {
+            _ = context.ct.cancelled() => {}
+            _ = self.state.ended.cancelled() => {}
+        }
     }
 
     fn entry(&self) -> Result<Arc<VmcpEntry>, ErrorData> {
@@ -179,17 +221,22 @@ impl VmcpSession {
         let params = from(meta.and_then(|m| serde_json::to_value(m).ok()))
             .or_else(|| from(serde_json::to_value(&context.meta).ok()));
         crate::Fill {
-            caller: self.caller(),
+            caller: self.caller(context),
             caller_args: entry.vmcp.mcp_substitution,
             params,
             depth: 0,
         }
     }
 
-    /// This session, as the operation log names it.
-    fn caller(&self) -> crate::Caller {
+    /// The client of this request, as the operation log names it: the session's client, or for
+    /// a stateless (2026-07-28) request the client named in its `_meta`.
+    fn caller(&self, context: &RequestContext<RoleServer>) -> crate::Caller {
+        let mut client_id = self.state.client_id.lock().expect("client id lock").clone();
+        if client_id.is_empty() {
+            client_id = stateless_client_id(context.client_info().as_ref());
+        }
         crate::Caller {
-            client_id: self.state.client_id.lock().expect("client id lock").clone(),
+            client_id,
             source: "mcp",
             parent_log_id: None,
         }
@@ -267,6 +314,15 @@ fn uuid_like() -> String {
         .to_string()
 }
 
+/// The client id of a stateless request: `name/version`, from its `_meta` (where clientInfo is
+/// optional).
+fn stateless_client_id(info: Option<&Implementation>) -> String {
+    match info {
+        Some(i) if !i.name.is_empty() => format!("{}/{}", i.name, i.version),
+        _ => "mcp-client".to_string(),
+    }
+}
+
 /// The client id of a session: `name/version#session`.
 fn client_id(info: Option<&ClientInfo>, session: &str) -> String {
     let short = &session[..session.len().min(8)];
@@ -302,6 +358,21 @@ impl ServerHandler for VmcpSession {
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
         let client = client_id(context.peer.peer_info().as_deref(), &self.state.id);
+        let transport_id = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|p| p.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(String::from);
+        if let Some(transport_id) = transport_id {
+            self.gateway
+                .sessions
+                .ends
+                .lock()
+                .expect("sessions lock")
+                .insert(transport_id.clone(), self.state.ended.clone());
+            *self.state.transport_id.lock().expect("lock") = Some(transport_id);
+        }
         *self.state.client_id.lock().expect("client id lock") = client.clone();
         self.gateway
             .sessions
@@ -348,23 +419,26 @@ impl ServerHandler for VmcpSession {
         let fill = self.fill(&entry, request.meta.as_ref(), &context);
         tokio::select! {
             result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call), fill) => {
-                result.map(Into::into).map_err(to_error_data)
+                result.map(|mut r| {
+                    r.result_type.get_or_insert(ResultType::COMPLETE);
+                    r.into()
+                }).map_err(to_error_data)
             }
-            _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
+            _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
         }
     }
 
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let entry = self.entry()?;
         let aggregate = self.gateway.prepared_aggregate(&entry).await;
         self.gateway.record_list(
             &entry,
             "resources/list",
-            &self.caller(),
+            &self.caller(&context),
             aggregate.resources.len(),
         );
         let (resources, next) = page(
@@ -397,12 +471,15 @@ impl ServerHandler for VmcpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let entry = self.entry()?;
-        let caller = self.caller();
+        let caller = self.caller(&context);
         tokio::select! {
             result = self.gateway.read_resource_logged(&entry, &request.uri, &caller) => {
-                result.map(Into::into).map_err(to_error_data)
+                result.map(|mut r| {
+                    r.result_type.get_or_insert(ResultType::COMPLETE);
+                    r.into()
+                }).map_err(to_error_data)
             }
-            _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
+            _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
         }
     }
 
@@ -451,14 +528,14 @@ impl ServerHandler for VmcpSession {
     async fn list_prompts(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         let entry = self.entry()?;
         let aggregate = self.gateway.prepared_aggregate(&entry).await;
         self.gateway.record_list(
             &entry,
             "prompts/list",
-            &self.caller(),
+            &self.caller(&context),
             aggregate.prompts.len(),
         );
         let (prompts, next) = page(
@@ -479,9 +556,12 @@ impl ServerHandler for VmcpSession {
         let fill = self.fill(&entry, request.meta.as_ref(), &context);
         tokio::select! {
             result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments, fill) => {
-                result.map(Into::into).map_err(to_error_data)
+                result.map(|mut r| {
+                    r.result_type.get_or_insert(ResultType::COMPLETE);
+                    r.into()
+                }).map_err(to_error_data)
             }
-            _ = context.ct.cancelled() => Err(ErrorData::internal_error("cancelled by the client", None)),
+            _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
         }
     }
 
@@ -517,7 +597,12 @@ impl ServerHandler for VmcpSession {
         let (slot, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
         let timeout = slot.timeout();
         match tokio::time::timeout(timeout, peer.complete(request)).await {
-            Ok(Ok(result)) => Ok(result),
+            Ok(Ok(mut result)) => {
+                // Relayed results carry no resultType from 2025-era upstreams; 2026-07-28
+                // clients require it (rmcp strips it again for 2025-era clients).
+                result.result_type.get_or_insert(ResultType::COMPLETE);
+                Ok(result)
+            }
             Ok(Err(e)) => Err(to_error_data(crate::ops::upstream_error(
                 &slot,
                 "completion/complete",

@@ -15,13 +15,29 @@ use actix_web::{HttpResponse, web};
 use crate::AppState;
 use crate::error::ErrorBody;
 
-/// Who may use the server, and from which web origins.
-#[derive(Debug, Clone, Default)]
+/// Who may use the server, under which host names, and from which web origins.
+#[derive(Debug, Clone)]
 pub struct SecurityOptions {
     /// Accepted bearer tokens; empty: no authentication.
     pub tokens: Vec<String>,
     /// Origins allowed to call the API from a browser (`*` for any); empty: CORS off.
     pub cors_origins: Vec<String>,
+    /// Names (`name` or `name:port`) accepted in the `Host` header of every request; `*`
+    /// accepts any. Default: loopback names (see `crate::guard`).
+    pub allowed_hosts: Vec<String>,
+    /// The whole body of a request must arrive within this time (see `crate::body`).
+    pub body_read_timeout: std::time::Duration,
+}
+
+impl Default for SecurityOptions {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            cors_origins: Vec::new(),
+            allowed_hosts: crate::guard::loopback_hosts(),
+            body_read_timeout: crate::body::BODY_READ_TIMEOUT,
+        }
+    }
 }
 
 impl SecurityOptions {
@@ -144,7 +160,7 @@ mod tests {
     fn only_exact_tokens_are_accepted() {
         let s = SecurityOptions {
             tokens: vec!["alpha-token".into(), "beta".into()],
-            cors_origins: vec![],
+            ..Default::default()
         };
         assert!(s.accepts("alpha-token"));
         assert!(s.accepts("beta"));

@@ -75,8 +75,8 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object ({...})",
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(body);
-    let value = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if inner.is_syntax() || inner.is_eof() {
@@ -89,6 +89,12 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::bad_request("invalid request body", format!("{path}: {inner}"))
         }
+    })?;
+    de.end().map_err(|e| {
+        ApiError::bad_request(
+            "malformed JSON",
+            format!("the body is not valid JSON: trailing characters after the object ({e})"),
+        )
     })?;
     Ok(value)
 }

@@ -6,8 +6,10 @@
 //! same registration as the server's routes (`register`), so the two cannot drift.
 
 pub mod auth;
+mod body;
 mod client_gone;
 pub mod error;
+pub mod guard;
 pub mod json;
 pub mod mcp;
 pub mod routes;
@@ -237,7 +239,9 @@ pub fn app(
         .configure(mcp::routes)
         .route("/ws", web::get().to(routes::stats::ws))
         .default_service(web::to(error::not_routed))
+        .wrap(from_fn(body::read_body))
         .wrap(from_fn(auth::authorize))
+        .wrap(from_fn(guard::check))
         .wrap(Condition::new(!cors.is_empty(), auth::cors(&cors)))
         .wrap(from_fn(trace_requests))
 }
@@ -297,6 +301,18 @@ pub fn bind_until_signal(state: AppState, addr: &str) -> std::io::Result<Bound> 
     Ok(bound)
 }
 
+/// Every accepted connection: answers leave at once (no Nagle delay: a streamed MCP answer is
+/// written in pieces, and a client's delayed ACK would hold each for 40 ms), and the socket is
+/// remembered to notice a client that goes away.
+fn on_connect(conn: &dyn std::any::Any, ext: &mut actix_web::dev::Extensions) {
+    if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>()
+        && let Err(e) = tcp.set_nodelay(true)
+    {
+        tracing::debug!("cannot set TCP_NODELAY: {e}");
+    }
+    client_gone::on_connect(conn, ext);
+}
+
 fn bind_inner(
     state: AppState,
     addr: &str,
@@ -304,7 +320,7 @@ fn bind_inner(
     own_signals: bool,
 ) -> std::io::Result<Bound> {
     let mut server = HttpServer::new(move || app(state.clone()))
-        .on_connect(client_gone::on_connect)
+        .on_connect(on_connect)
         .shutdown_timeout(10);
     if own_signals {
         server = server.disable_signals();

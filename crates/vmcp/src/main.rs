@@ -51,11 +51,20 @@ struct ServeArgs {
     /// Log filter (tracing syntax), e.g. info, debug, vmcp_gateway=debug,info.
     #[arg(long, env = "VMCP_LOG", default_value = "info,rmcp=warn")]
     log: String,
-    /// Host names (or host:port) accepted in the Host header of the MCP endpoints, comma
+    /// Host names (or host:port) accepted in the Host header of every request, comma
     /// separated, against DNS rebinding. Loopback names are always accepted; add the names
-    /// clients use to reach a non-local deployment.
+    /// clients use to reach a non-local deployment, or * to accept any (only behind a proxy
+    /// that checks Host itself).
     #[arg(long, env = "VMCP_ALLOWED_HOSTS", value_delimiter = ',')]
     allowed_hosts: Vec<String>,
+    /// An MCP session (streamable HTTP) unused for this long ends; its client's next request
+    /// gets 404 and its SDK opens a new session. Seconds, or a number with s, m, h or d.
+    #[arg(long, env = "VMCP_SESSION_IDLE_TIMEOUT", default_value = "24h", value_parser = parse_duration)]
+    session_idle_timeout: std::time::Duration,
+    /// At most this many MCP sessions are open at once; opening one more ends the least
+    /// recently used.
+    #[arg(long, env = "VMCP_MAX_SESSIONS", default_value_t = 10_000)]
+    max_sessions: usize,
     /// Bearer tokens accepted on /api, /ws, /metrics and the MCP endpoints (comma separated in
     /// the variable; the flag repeats). Without one, no authentication, and only loopback
     /// addresses may be bound.
@@ -80,6 +89,33 @@ struct ServeArgs {
     /// Keep at most this many operation logs, the newest (unset: no row limit).
     #[arg(long, env = "VMCP_LOG_MAX_ROWS")]
     log_max_rows: Option<u64>,
+}
+
+/// `90`, `90s`, `15m`, `8h`, `2d`.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration: write 90, 90s, 15m, 8h or 2d"))?;
+    let seconds = match unit.trim() {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => {
+            return Err(format!(
+                "unknown unit {other:?} in {text:?}: use s, m, h or d"
+            ));
+        }
+    };
+    if seconds == 0 {
+        return Err("the duration must be at least one second".into());
+    }
+    Ok(std::time::Duration::from_secs(seconds))
 }
 
 fn default_database_url() -> String {
@@ -198,23 +234,27 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let served = actix_web::rt::System::new().block_on(async {
-        let mut mcp = vmcp_http::mcp::McpOptions::default();
-        mcp.allowed_hosts.extend(
+        let mcp = vmcp_http::mcp::McpOptions {
+            session_idle_timeout: args.session_idle_timeout,
+            max_sessions: args.max_sessions,
+        };
+        let mut security = vmcp_http::auth::SecurityOptions {
+            tokens: tokens.clone(),
+            cors_origins: args
+                .cors_origins
+                .iter()
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty())
+                .collect(),
+            ..Default::default()
+        };
+        security.allowed_hosts.extend(
             args.allowed_hosts
                 .iter()
                 .map(|h| h.trim().to_string())
                 .filter(|h| !h.is_empty()),
         );
-        let state =
-            AppState::new(gateway.clone(), mcp).with_security(vmcp_http::auth::SecurityOptions {
-                tokens: tokens.clone(),
-                cors_origins: args
-                    .cors_origins
-                    .iter()
-                    .map(|o| o.trim().to_string())
-                    .filter(|o| !o.is_empty())
-                    .collect(),
-            });
+        let state = AppState::new(gateway.clone(), mcp).with_security(security);
         let bound = vmcp_http::bind_until_signal(state, &args.bind).with_context(|| {
             format!(
                 "cannot listen on {}: choose another address with --bind or VMCP_BIND",

@@ -2,6 +2,7 @@
 
 mod connections;
 mod errors;
+mod hardening;
 mod management;
 mod mcp;
 mod openapi;

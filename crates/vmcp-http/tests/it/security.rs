@@ -17,6 +17,7 @@ fn secured() -> SecurityOptions {
     SecurityOptions {
         tokens: vec![TOKEN.into(), OTHER.into()],
         cors_origins: vec![],
+        ..Default::default()
     }
 }
 
@@ -196,6 +197,7 @@ async fn cors_is_off_unless_origins_are_given() {
         SecurityOptions {
             tokens: vec![TOKEN.into()],
             cors_origins: vec!["https://app.example".into()],
+            ..Default::default()
         },
     )
     .await;

@@ -26,6 +26,15 @@ impl TestApp {
 
     /// An app that requires tokens and allows CORS origins as `security` says.
     pub async fn start_with(db: TestDatabase, security: vmcp_http::auth::SecurityOptions) -> Self {
+        Self::start_full(db, security, vmcp_http::mcp::McpOptions::default()).await
+    }
+
+    /// An app with the given security and MCP endpoint settings.
+    pub async fn start_full(
+        db: TestDatabase,
+        security: vmcp_http::auth::SecurityOptions,
+        mcp: vmcp_http::mcp::McpOptions,
+    ) -> Self {
         let store = db.open();
         let gateway = Gateway::start(
             store,
@@ -33,8 +42,7 @@ impl TestApp {
             tokio::runtime::Handle::current(),
         )
         .expect("gateway");
-        let state = AppState::new(gateway.clone(), vmcp_http::mcp::McpOptions::default())
-            .with_security(security);
+        let state = AppState::new(gateway.clone(), mcp).with_security(security);
         let bound = vmcp_http::bind(state, "127.0.0.1:0", Some(1)).expect("bind");
         let base = format!("http://{}", bound.addrs[0]);
         let handle = bound.server.handle();
