@@ -9,6 +9,7 @@
 
 pub mod lines;
 mod log;
+pub mod proctree;
 mod sse;
 pub mod sse_server;
 mod stdio;
@@ -222,6 +223,10 @@ impl Upstream {
 
     /// Closes the connection; for stdio, ends the process group and reaps it.
     pub async fn shutdown(mut self) {
+        if let Some(process) = self.process.as_mut() {
+            // Closing the session may end the server: note its helpers while they are its own.
+            process.note_descendants();
+        }
         let _ = self.service.close_with_timeout(SHUTDOWN_GRACE).await;
         if let Some(process) = self.process.as_mut() {
             process.terminate(SHUTDOWN_GRACE).await;

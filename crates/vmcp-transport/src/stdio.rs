@@ -27,6 +27,8 @@ pub struct ProcessGroup {
     child: Child,
     pgid: Pid,
     ended: bool,
+    /// Descendants outside the group, noted while their parent links still lead to the leader.
+    escaped: Vec<i32>,
     /// The task copying stderr to the log; it ends when stderr closes.
     stderr: Option<tokio::task::JoinHandle<()>>,
 }
@@ -69,17 +71,33 @@ impl ProcessGroup {
         })
     }
 
+    /// Notes the descendants in other groups or sessions (`setsid`), to end them with the group
+    /// even once the leader is gone. Call before anything that may end the leader.
+    pub fn note_descendants(&mut self) {
+        for p in crate::proctree::descendants(self.pgid.as_raw()) {
+            if nix::unistd::getpgid(Some(Pid::from_raw(p))).ok() != Some(self.pgid)
+                && !self.escaped.contains(&p)
+            {
+                self.escaped.push(p);
+            }
+        }
+    }
+
     fn group_alive(&self) -> bool {
         // Signal 0 checks for existence. Zombies count as alive until reaped by their parent.
         killpg(self.pgid, None).is_ok()
     }
 
     /// Ends the group: waits `grace` for the leader to exit on its own (its stdin is closed),
-    /// then SIGTERM, then SIGKILL; then does the same for members that outlived the leader.
+    /// then SIGTERM, then SIGKILL; then does the same for members that outlived the leader, and
+    /// for descendants in other groups or sessions (found before the leader goes, while their
+    /// parent links still lead to it).
     pub async fn terminate(&mut self, grace: Duration) {
         if self.ended {
             return;
         }
+        self.note_descendants();
+        let escaped = std::mem::take(&mut self.escaped);
         if tokio::time::timeout(grace, self.child.wait())
             .await
             .is_err()
@@ -102,6 +120,8 @@ impl ProcessGroup {
             }
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
+        crate::proctree::end_all(&escaped, grace).await;
+        crate::proctree::forget_leader(self.pgid.as_raw());
         self.ended = true;
     }
 }
@@ -109,8 +129,13 @@ impl ProcessGroup {
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         if !self.ended {
-            // The leader is reaped by tokio (kill_on_drop); the group gets SIGKILL.
+            // The leader is reaped by tokio (kill_on_drop); the group and the descendants in
+            // other groups get SIGKILL.
+            for p in crate::proctree::descendants(self.pgid.as_raw()) {
+                let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+            }
             let _ = killpg(self.pgid, Signal::SIGKILL);
+            crate::proctree::forget_leader(self.pgid.as_raw());
         }
     }
 }
@@ -134,6 +159,7 @@ pub fn spawn(
     }
     let mut child = cmd.spawn()?;
     let pid = child.id().expect("a just-spawned child has a pid");
+    crate::proctree::register_leader(pid as i32);
     let stdin = child.stdin.take().expect("piped stdin");
     let stdout = child.stdout.take().expect("piped stdout");
     let stderr = child.stderr.take().expect("piped stderr");
@@ -155,6 +181,7 @@ pub fn spawn(
         child,
         pgid: Pid::from_raw(pid as i32),
         ended: false,
+        escaped: Vec::new(),
         stderr: Some(stderr_task),
     };
     Ok((transport, group))

@@ -172,6 +172,42 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Orphans of upstream processes (a helper whose parent exited) are re-parented to this
+/// process, a child subreaper, instead of init: their exits are reaped here, and whatever is
+/// left at shutdown is ended, so that nothing an MCP server started outlives vMCP.
+fn adopt_orphans() {
+    if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
+        tracing::warn!("cannot become a child subreaper ({e}): orphans of MCP servers go to init");
+    }
+}
+
+/// Reaps adopted orphans that have exited.
+fn reap_orphans() {
+    use nix::sys::wait::{WaitPidFlag, waitpid};
+    for (pid, zombie) in vmcp_transport::proctree::adopted_orphans() {
+        if zombie {
+            let _ = waitpid(nix::unistd::Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG));
+        }
+    }
+}
+
+/// Ends every adopted orphan still alive, then reaps them.
+async fn end_orphans() {
+    let live: Vec<i32> = vmcp_transport::proctree::adopted_orphans()
+        .into_iter()
+        .filter(|(_, zombie)| !zombie)
+        .map(|(pid, _)| pid)
+        .collect();
+    if !live.is_empty() {
+        tracing::info!(
+            count = live.len(),
+            "ending processes that MCP servers left behind"
+        );
+        vmcp_transport::proctree::end_all(&live, std::time::Duration::from_secs(2)).await;
+    }
+    reap_orphans();
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     raise_open_files_limit();
     let tokens: Vec<String> = args
@@ -202,6 +238,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         )
         .init();
     tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting vMCP");
+    adopt_orphans();
     if tokens.is_empty() {
         tracing::info!("no API token: every client that reaches the address is trusted");
     } else {
@@ -232,6 +269,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Gateway::start(store, options, runtime.handle().clone())
             .context("cannot start the gateway")?
     };
+    runtime.spawn(async {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            every.tick().await;
+            reap_orphans();
+        }
+    });
 
     let served = actix_web::rt::System::new().block_on(async {
         let mcp = vmcp_http::mcp::McpOptions {
@@ -269,6 +313,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     });
     tracing::info!("stopping MCP server connections");
     runtime.block_on(gateway.shutdown());
+    runtime.block_on(end_orphans());
     drop(gateway);
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     served?;

@@ -891,3 +891,77 @@ fn a_database_outage_under_load_keeps_calls_going_and_heals_by_itself() {
     assert_eq!(logged + dropped, 260, "{}", stats["stats"]);
     assert!(vmcp.terminate().success());
 }
+
+/// Pids of live processes whose command line contains `marker`, with their parent pids.
+fn processes_with(marker: &str) -> Vec<(i32, i32)> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut rest = stat[stat.rfind(')')? + 2..].split_whitespace();
+            let state = rest.next()?;
+            let ppid: i32 = rest.next()?.parse().ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (state != "Z" && text.contains(marker)).then_some((pid, ppid))
+        })
+        .collect()
+}
+
+#[test]
+fn orphans_of_an_upstream_are_adopted_and_ended_at_shutdown() {
+    let db = TestDatabase::sqlite();
+    let mut vmcp = Running::start(
+        &["--bind", "127.0.0.1:0"],
+        &[("VMCP_DATABASE_URL", db.url())],
+    );
+    let base = vmcp.base();
+    let fixture = vmcp_fixture::harness::stdio_config("orph", &[]);
+    let marker = format!("301.{}", std::process::id());
+    // A double fork: the subshell exits at once, so its helper has no parent left in the
+    // server's tree (and a session of its own).
+    let script = format!(
+        "(setsid sleep {marker} &) ; exec {} stdio --name orph",
+        fixture["command"].as_str().unwrap()
+    );
+    let client = reqwest::blocking::Client::new();
+    let server: serde_json::Value = client
+        .post(format!("{base}/api/mcp-servers"))
+        .json(
+            &serde_json::json!({"name": "orph", "transport_type": "stdio",
+                                  "config": {"command": "sh", "args": ["-c", script]}}),
+        )
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let id = server["server_id"].as_str().unwrap();
+    let r = client
+        .post(format!("{base}/api/mcp-servers/{id}/connect"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let orphan = loop {
+        if let Some(&(pid, ppid)) = processes_with(&marker).first()
+            && ppid != 1
+            && processes_with(&format!("-c (setsid sleep {marker}")).is_empty()
+        {
+            break (pid, ppid);
+        }
+        assert!(std::time::Instant::now() < deadline, "no adopted helper");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        orphan.1,
+        vmcp.child.id() as i32,
+        "the orphan was adopted by vmcp"
+    );
+    assert!(vmcp.terminate().success());
+    assert!(
+        processes_with(&marker).is_empty(),
+        "an orphan of an upstream outlived vmcp: {:?}",
+        processes_with(&marker)
+    );
+}

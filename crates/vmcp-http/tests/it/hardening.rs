@@ -598,3 +598,60 @@ async fn idle_sessions_expire_to_404_and_the_least_recently_used_go_first() {
     assert_eq!(c.list_tools().await, StatusCode::OK);
     app.stop().await;
 }
+
+/// Pids of live processes whose command line contains `marker`.
+fn pids_with(marker: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let state = stat[stat.rfind(')')? + 2..].chars().next()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (state != 'Z' && text.contains(marker)).then_some(pid)
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn a_helper_started_with_setsid_does_not_outlive_its_server() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    let fixture = harness::stdio_config("alpha", &[]);
+    let marker = format!("{}.{}", 300, std::process::id());
+    // The server starts a helper in a session of its own, out of its process group.
+    let script = format!(
+        "setsid sleep {marker} & exec {} stdio --name alpha",
+        fixture["command"].as_str().unwrap()
+    );
+    let id = app
+        .add_server(
+            "alpha",
+            "stdio",
+            json!({"command": "sh", "args": ["-c", script]}),
+        )
+        .await;
+    let r = app
+        .post(&format!("/api/mcp-servers/{id}/connect"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pids_with(&marker).is_empty() {
+        assert!(Instant::now() < deadline, "the helper never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = app
+        .post(&format!("/api/mcp-servers/{id}/disconnect"), json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids_with(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the setsid helper outlived its server: {:?}",
+            pids_with(&marker)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}
