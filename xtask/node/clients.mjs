@@ -9,6 +9,7 @@
 // this directory has no package.json of its own. The pinned versions are in clients_run.sh.
 //
 // usage: node clients.mjs --npm-dir DIR --http URL --sse URL [--direct URL] [--json PATH]
+//                         [--bridge VMCP_BINARY] [--mcp-remote PATH_TO_MCP_REMOTE_PROXY_JS]
 //                         [--prefix PREFIX] [--latency N] [--clients ts1,ts2,ts2-auto] [--label L]
 //
 // The upstream is @modelcontextprotocol/server-everything: the tool names are its own
@@ -52,6 +53,7 @@ const sdk1 = {
     client: await load('@modelcontextprotocol/sdk/dist/esm/client/index.js'),
     http: await load('@modelcontextprotocol/sdk/dist/esm/client/streamableHttp.js'),
     sse: await load('@modelcontextprotocol/sdk/dist/esm/client/sse.js'),
+    stdio: await load('@modelcontextprotocol/sdk/dist/esm/client/stdio.js'),
     types: await load('@modelcontextprotocol/sdk/dist/esm/types.js'),
     version: await version('@modelcontextprotocol/sdk'),
 };
@@ -61,6 +63,15 @@ const sdk2 = {
 };
 
 const endpoints = { http: arg('--http'), sse: arg('--sse') };
+// Stdio paths to the streamable HTTP endpoint, driven by the 1.x stdio client: `vmcp bridge URL`
+// (what a desktop client launches) and mcp-remote (a proxy many clients use).
+const stdioPaths = {};
+if (arg('--bridge') && endpoints.http) {
+    stdioPaths.bridge = { command: arg('--bridge'), args: ['bridge', endpoints.http] };
+}
+if (arg('--mcp-remote') && endpoints.http) {
+    stdioPaths['mcp-remote'] = { command: process.execPath, args: [arg('--mcp-remote'), endpoints.http, '--transport', 'http-only'] };
+}
 const direct = arg('--direct');
 const jsonPath = arg('--json');
 const prefix = arg('--prefix', '');
@@ -159,8 +170,11 @@ function makeSdk1(name) {
             client.setRequestHandler(t.ListRootsRequestSchema, async () => ({ roots: [h.root] }));
             const updates = [];
             client.setNotificationHandler(t.ResourceUpdatedNotificationSchema, (n) => updates.push(n.params.uri));
-            const transport =
-                endpoint === 'sse' ? new sdk1.sse.SSEClientTransport(new URL(url)) : new sdk1.http.StreamableHTTPClientTransport(new URL(url));
+            const transport = stdioPaths[endpoint]
+                ? new sdk1.stdio.StdioClientTransport({ ...stdioPaths[endpoint], stderr: 'ignore' })
+                : endpoint === 'sse'
+                  ? new sdk1.sse.SSEClientTransport(new URL(url))
+                  : new sdk1.http.StreamableHTTPClientTransport(new URL(url));
             // 1.x keeps the negotiated version to itself: read it off the initialize answer.
             let protocolSeen;
             const onmessage = () => transport.onmessage;
@@ -541,6 +555,9 @@ for (const k of wanted) {
     }
     for (const [endpoint, url] of Object.entries(endpoints)) {
         if (url) await runClient(kinds[k], endpoint, url);
+    }
+    if (k === 'ts1') {
+        for (const endpoint of Object.keys(stdioPaths)) await runClient(kinds[k], endpoint, endpoints.http);
     }
     if (direct && latencyN) await directLatency(kinds[k]);
 }

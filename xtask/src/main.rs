@@ -1,6 +1,7 @@
 //! Project tasks, run as `cargo xtask <task>`.
 
 mod bench;
+mod clients;
 mod conformance;
 mod fuzz;
 mod interop;
@@ -21,6 +22,10 @@ tasks:
               end-to-end benchmarks (release build): direct vs through a vMCP, lists,
               memory, start-up, /api/stats at 1M rows, the log writer, and with --python
               the Python original; writes docs/benchmarks.md
+  clients [N] the real-client matrix: official TypeScript (1.x, 2.x default and auto) and
+              Python (2.x auto and legacy) SDK clients, mcp-remote and `vmcp bridge`, every
+              operation through a vMCP's endpoints over server-everything, and per-client
+              latency of N sequential calls (default 100) against a direct call
   conformance run the official MCP conformance suite against a vMCP fronting the fixture
   fuzz [S]    run each fuzz target (cargo-fuzz, nightly) for S seconds (default 60)
   interop     run vMCP against servers nobody here wrote: npm server-everything over stdio
@@ -40,6 +45,7 @@ fn main() -> anyhow::Result<()> {
         Some("sdk") => sdk::run(),
         Some("interop") => interop::run(),
         Some("conformance") => conformance::run(),
+        Some("clients") => clients::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("schemathesis") => schemathesis::run(&args[1..]),
