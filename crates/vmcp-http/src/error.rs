@@ -168,3 +168,49 @@ pub async fn not_routed(req: HttpRequest, table: web::Data<RouteTable>) -> HttpR
         }),
     }
 }
+
+/// Middleware: an error answer that some layer made without a body, or with a body that is not
+/// JSON (Swagger UI's missing files, the WebSocket handshake, extractors of other crates), gets
+/// the documented `{"error", "detail"}` body, keeping its status and headers.
+pub async fn json_errors(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let method = req.method().clone();
+    let path = req.path().to_string();
+    let res = next.call(req).await?;
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json || status == StatusCode::SWITCHING_PROTOCOLS {
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    let (head, body) = res.into_parts();
+    let text = actix_web::body::to_bytes_limited(body, 64 * 1024)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let error = status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase();
+    let detail = if text.is_empty() {
+        format!("{method} {path}: {error}")
+    } else {
+        format!("{method} {path}: {text}")
+    };
+    let mut out = HttpResponse::build(status);
+    for (name, value) in head.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            out.append_header((name.clone(), value.clone()));
+        }
+    }
+    let res = out.json(ErrorBody { error, detail });
+    Ok(actix_web::dev::ServiceResponse::new(req, res))
+}

@@ -61,6 +61,36 @@ fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// The deepest nesting of arrays and objects accepted in a JSON body (REST and MCP): the JSON
+/// parser's own bound, checked first so that the refusal says so plainly.
+pub const MAX_DEPTH: usize = 127;
+
+/// How deeply arrays and objects nest in a JSON text (strings skipped).
+pub fn nesting_depth(body: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
+}
+
 /// Parses `body` as `T`, naming the path of the first offending value in the error.
 pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -73,6 +103,13 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::bad_request(
             "invalid request body",
             "the body must be a JSON object ({...})",
+        ));
+    }
+    let depth = nesting_depth(body);
+    if depth > MAX_DEPTH {
+        return Err(ApiError::bad_request(
+            "invalid request body",
+            format!("the body nests arrays and objects {depth} levels deep; at most {MAX_DEPTH}"),
         ));
     }
     let mut de = serde_json::Deserializer::from_slice(body);

@@ -243,6 +243,7 @@ pub fn app(
         .wrap(from_fn(auth::authorize))
         .wrap(from_fn(guard::check))
         .wrap(Condition::new(!cors.is_empty(), auth::cors(&cors)))
+        .wrap(from_fn(error::json_errors))
         .wrap(from_fn(trace_requests))
 }
 

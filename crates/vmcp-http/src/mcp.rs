@@ -342,6 +342,19 @@ pub fn check_message(req: &HttpRequest, body: &[u8]) -> Result<(), Box<HttpRespo
             "Unsupported Media Type: send the body with Content-Type: application/json",
         )));
     }
+    let depth = crate::json::nesting_depth(body);
+    if depth > crate::json::MAX_DEPTH {
+        return Err(Box::new(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            INVALID_REQUEST,
+            format!(
+                "Invalid Request: the message nests arrays and objects {depth} levels deep; at \
+                 most {}",
+                crate::json::MAX_DEPTH
+            ),
+        )));
+    }
     let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
         Box::new(jsonrpc_error(
             StatusCode::BAD_REQUEST,

@@ -321,6 +321,21 @@ async fn mcp_endpoints_answer_bad_messages_as_the_specification_says() {
         assert_eq!(body["error"]["code"], -32602, "{bad}: {body}");
         assert_eq!(body["id"], 7, "{body}");
     }
+    // Nesting past the documented limit: invalid request, saying so.
+    let deep = format!(
+        r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"alpha.echo","arguments":{{"text":{}1{}}}}}}}"#,
+        "[".repeat(vmcp_http::json::MAX_DEPTH),
+        "]".repeat(vmcp_http::json::MAX_DEPTH)
+    );
+    let (status, body) = mcp_post(&app, path, &session, "application/json", deep.as_bytes()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("levels deep"),
+        "{body}"
+    );
     // An unknown method is still method-not-found from the session.
     let (_, body) = mcp_post(
         &app,
@@ -653,5 +668,17 @@ async fn a_helper_started_with_setsid_does_not_outlive_its_server() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    app.stop().await;
+}
+
+#[actix_web::test]
+async fn errors_of_every_layer_have_the_documented_body() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    // A missing file of the API's documentation, and a WebSocket handshake that is not one.
+    let r = app.get("/docs/no-such-file.js").await;
+    assert_error(&r, StatusCode::NOT_FOUND, "/docs/no-such-file.js");
+    let r = app.get("/ws").await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert_error(&r, StatusCode::BAD_REQUEST, "GET /ws");
     app.stop().await;
 }

@@ -508,21 +508,46 @@ async fn a_server_gets_at_most_max_concurrent_calls_and_the_rest_wait_their_turn
         "config.max_concurrent_calls: must be between 1 and 10000",
     );
 
-    // Bodies: nesting deeper than 128 levels and bodies over 1 MiB are refused, clearly.
-    let deep = format!(
-        r#"{{"name": "deep", "active_config": {{"a": {}1{}}}}}"#,
-        "[".repeat(200),
-        "]".repeat(200)
-    );
+    // Bodies: nesting deeper than the documented limit and bodies over 1 MiB are refused,
+    // clearly; the limit itself is accepted.
+    let max = vmcp_http::json::MAX_DEPTH;
+    let nested = |levels: usize, name: &str| {
+        // The body object and active_config are two levels; arrays make up the rest.
+        format!(
+            r#"{{"name": "{name}", "active_config": {{"a": {}1{}}}}}"#,
+            "[".repeat(levels - 2),
+            "]".repeat(levels - 2)
+        )
+    };
+    for (levels, name) in [(max + 1, "deeper"), (200, "deep")] {
+        let r = app
+            .raw(
+                Method::POST,
+                "/api/vmcps",
+                Some("application/json"),
+                Some(nested(levels, name).into_bytes()),
+            )
+            .await;
+        assert_error(
+            &r,
+            StatusCode::BAD_REQUEST,
+            &format!("{levels} levels deep; at most {max}"),
+        );
+    }
     let r = app
         .raw(
             Method::POST,
             "/api/vmcps",
             Some("application/json"),
-            Some(deep.into_bytes()),
+            Some(nested(max, "at-the-limit").into_bytes()),
         )
         .await;
-    assert_error(&r, StatusCode::BAD_REQUEST, "recursion limit exceeded");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    app.delete(&format!(
+        "/api/vmcps/{}",
+        r.body["vmcp_id"].as_str().unwrap()
+    ))
+    .await;
     let big = json!({"name": "big", "description": "x".repeat(2 * 1024 * 1024)});
     let r = app.post("/api/vmcps", big).await;
     assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "at most 1048576 bytes");
