@@ -28,6 +28,8 @@ function arg(name, fallback = undefined) {
 }
 
 const CALL_TIMEOUT_MS = 15000;
+/// Calls in flight at once for the throughput figure.
+const CONCURRENCY = 16;
 
 function npmModules() {
     const candidates = [];
@@ -320,6 +322,26 @@ async function measure(session, clientName, endpoint, target, echoName) {
         }
     }
     times.sort((a, b) => a - b);
+    // Throughput: the same number of calls again, CONCURRENCY at a time on the one session.
+    let throughput = NaN;
+    if (!errors) {
+        let next = 0;
+        const t0 = performance.now();
+        const worker = async () => {
+            while (next < latencyN) {
+                const i = next++;
+                const r = await withTimeout(session.callTool({ name: echoName, arguments: { message: `c${i}` } }), CALL_TIMEOUT_MS + 1000, 'echo');
+                if (texts(r) !== `Echo: c${i}`) throw new Error(`unexpected answer ${JSON.stringify(r).slice(0, 200)}`);
+            }
+        };
+        try {
+            await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+            throughput = +((latencyN * 1000) / (performance.now() - t0)).toFixed(1);
+        } catch (e) {
+            errors++;
+            firstError ??= `at concurrency ${CONCURRENCY}: ${errText(e)}`;
+        }
+    }
     const entry = {
         client: clientName,
         endpoint,
@@ -330,9 +352,11 @@ async function measure(session, clientName, endpoint, target, echoName) {
         p50_ms: +percentile(times, 50).toFixed(2),
         p99_ms: +percentile(times, 99).toFixed(2),
         mean_ms: times.length ? +(times.reduce((a, b) => a + b, 0) / times.length).toFixed(2) : NaN,
+        concurrency: CONCURRENCY,
+        calls_per_s: throughput,
     };
     latencies.push(entry);
-    const detail = `${target}: ${entry.n} calls p50=${entry.p50_ms}ms p99=${entry.p99_ms}ms mean=${entry.mean_ms}ms` + (errors ? ` errors=${errors} first: ${firstError}` : '');
+    const detail = `${target}: ${entry.n} calls p50=${entry.p50_ms}ms p99=${entry.p99_ms}ms mean=${entry.mean_ms}ms, ${throughput} calls/s at concurrency ${CONCURRENCY}` + (errors ? ` errors=${errors} first: ${firstError}` : '');
     record(clientName, endpoint, `latency-${target}`, errors ? 'FAIL' : 'ok', detail);
 }
 

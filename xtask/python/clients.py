@@ -162,6 +162,9 @@ def percentile(values, pct):
     return values[min(len(values) - 1, math.ceil(pct / 100 * len(values)) - 1)]
 
 
+CONCURRENCY = 16
+
+
 async def measure(client, name, endpoint, target, echo):
     if not args.latency:
         return
@@ -179,12 +182,35 @@ async def measure(client, name, endpoint, target, echo):
             first_error = first_error or err_text(e)
             if errors >= 3:
                 break
+    # Throughput: the same number of calls again, CONCURRENCY at a time on the one session.
+    throughput = float("nan")
+    if not errors:
+        pending = iter(range(args.latency))
+
+        async def worker():
+            for i in pending:
+                with anyio.fail_after(CALL_TIMEOUT + 1):
+                    r = await client.call_tool(echo, {"message": f"c{i}"})
+                if texts(r) != f"Echo: c{i}":
+                    raise AssertionError(f"unexpected answer {dump(r, 200)}")
+
+        t0 = time.perf_counter()
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(CONCURRENCY):
+                    tg.start_soon(worker)
+            throughput = round(args.latency / (time.perf_counter() - t0), 1)
+        except Exception as e:  # noqa: BLE001
+            errors += 1
+            first_error = first_error or f"at concurrency {CONCURRENCY}: {err_text(e)}"
     entry = {"client": name, "endpoint": endpoint, "label": args.label, "target": target, "n": len(times),
              "errors": errors, "p50_ms": round(percentile(times, 50), 2), "p99_ms": round(percentile(times, 99), 2),
-             "mean_ms": round(statistics.fmean(times), 2) if times else float("nan")}
+             "mean_ms": round(statistics.fmean(times), 2) if times else float("nan"),
+             "concurrency": CONCURRENCY, "calls_per_s": throughput}
     latencies.append(entry)
     detail = (f"{target}: {entry['n']} calls p50={entry['p50_ms']}ms p99={entry['p99_ms']}ms "
-              f"mean={entry['mean_ms']}ms") + (f" errors={errors} first: {first_error}" if errors else "")
+              f"mean={entry['mean_ms']}ms, {throughput} calls/s at concurrency {CONCURRENCY}") + (
+                  f" errors={errors} first: {first_error}" if errors else "")
     record(name, endpoint, f"latency-{target}", "FAIL" if errors else "ok", detail)
 
 

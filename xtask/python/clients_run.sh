@@ -118,7 +118,7 @@ for upstream in http stdio; do
 done
 
 "$venv/bin/python" - "$out" <<'EOF'
-import glob, json, sys
+import glob, json, math, sys
 out = sys.argv[1]
 parts = [json.load(open(p)) for p in sorted(glob.glob(f"{out}/[tp][sy]-*.json"))]
 checks = [c for p in parts for c in p["checks"]]
@@ -141,7 +141,22 @@ for label in dict.fromkeys(c["label"] for c in checks):
         print(f"  {op:24}" + "".join(status.get((cl, ep, label, op), "-").ljust(6) for cl, ep in columns))
 print("latency of tools/call echo (ms):")
 for l in summary["latency"]:
-    print(f"  {l['client']:28} {l['endpoint']:6} {l['label']:5} {l['target']:6} p50={l['p50_ms']!s:8} p99={l['p99_ms']!s:8} n={l['n']}")
+    print(f"  {l['client']:28} {l['endpoint']:10} {l['label']:5} {l['target']:6} p50={l['p50_ms']!s:8} p99={l['p99_ms']!s:8} n={l['n']} c16={l.get('calls_per_s')}/s")
+# The per-client latency table that `cargo xtask bench --clients` puts in docs/benchmarks.md.
+direct_of = {l["client"]: l for l in summary["latency"] if l["target"] == "direct"}
+rows = ["| client | path to the vMCP | upstream | direct p50 / p99 (ms) | through vMCP p50 / p99 (ms) | added p50 (ms) | c=16 direct (calls/s) | c=16 through vMCP (calls/s) | c=16 vs direct |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+for l in summary["latency"]:
+    if l["target"] != "vmcp":
+        continue
+    d = direct_of.get(l["client"]) if l["label"] == "http" else None
+    fmt = lambda x: "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:g}"
+    added = fmt(round(l["p50_ms"] - d["p50_ms"], 2)) if d else "-"
+    ratio = f"{100 * l['calls_per_s'] / d['calls_per_s']:.0f}%" if d and d.get("calls_per_s") and l.get("calls_per_s") == l.get("calls_per_s") else "-"
+    rows.append(f"| {short(l['client'])} | {l['endpoint']} | server-everything over {l['label']} | "
+                f"{fmt(d['p50_ms']) + ' / ' + fmt(d['p99_ms']) if d else '-'} | {fmt(l['p50_ms'])} / {fmt(l['p99_ms'])} | {added} | "
+                f"{fmt(d.get('calls_per_s')) if d else '-'} | {fmt(l.get('calls_per_s'))} | {ratio} |")
+open(f"{out}/latency.md", "w").write("\n".join(rows) + "\n")
 failed = [c for c in checks if c["status"] == "FAIL"]
 if failed:
     print("failed checks:")
