@@ -230,7 +230,7 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
     let mut resources = Vec::new();
     let mut resource_owners: HashMap<String, String> = HashMap::new();
     let mut templates = Vec::new();
-    let mut template_owners = Vec::new();
+    let mut template_owners: Vec<(UriTemplate, String)> = Vec::new();
     let mut hidden_tools = Vec::new();
     let mut hidden_prompts = Vec::new();
     let mut hidden_resources = Vec::new();
@@ -337,6 +337,22 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
             }
         }
         for template in &catalog.templates {
+            // The same template from several servers is listed once, as resources are: the
+            // server with the better priority owns it, the others are reported hidden.
+            if let Some(i) = templates
+                .iter()
+                .position(|t: &ResourceTemplate| t.uri_template == template.uri_template)
+            {
+                hidden_resources.push(HiddenItem {
+                    name: template.uri_template.clone(),
+                    server: server.clone(),
+                    shadowed_by: names
+                        .get(&template_owners[i].1)
+                        .cloned()
+                        .unwrap_or_default(),
+                });
+                continue;
+            }
             template_owners.push((UriTemplate::parse(&template.uri_template), slot.id.clone()));
             templates.push(template.clone());
         }

@@ -187,8 +187,29 @@ async fn merged_lists_route_calls_and_pass_results_through() {
         r.body["hidden"][0],
         json!({"name": "test://static-text", "server": "beta", "shadowed_by": "alpha"})
     );
-    assert_eq!(r.body["hidden"].as_array().unwrap().len(), 3);
-    assert_eq!(r.body["resourceTemplates"].as_array().unwrap().len(), 4);
+    // A template that both servers offer is listed once, as a resource is, and reported hidden.
+    let templates: Vec<&str> = r.body["resourceTemplates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["uriTemplate"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        templates,
+        [
+            "fixture://alpha/items/{id}",
+            "test://template/{id}/data",
+            "fixture://beta/items/{id}"
+        ]
+    );
+    assert!(
+        r.body["hidden"].as_array().unwrap().contains(
+            &json!({"name": "test://template/{id}/data", "server": "beta", "shadowed_by": "alpha"})
+        ),
+        "{}",
+        r.body["hidden"]
+    );
+    assert_eq!(r.body["hidden"].as_array().unwrap().len(), 4);
     for (uri, expected) in [
         ("fixture://beta/items/7", "item 7 of beta"),
         ("fixture://alpha/items/x", "item x of alpha"),
