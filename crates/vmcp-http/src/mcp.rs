@@ -112,9 +112,13 @@ impl McpEndpoints {
                 let id = vmcp_id.to_string();
                 let closing = self.closing.clone();
                 // Host and Origin are checked for every route by `crate::guard`.
+                // Stateless (2026-07-28) requests whose answer is a single message get plain
+                // JSON instead of an SSE stream (one write, nothing to end late); a call that
+                // sends progress or asks for input first still streams.
                 let mut config = StreamableHttpServerConfig::default()
                     .disable_allowed_hosts()
-                    .disable_allowed_origins();
+                    .disable_allowed_origins()
+                    .with_json_response(true);
                 config.cancellation_token = self.closing.child_token();
                 let mut manager = LocalSessionManager::default();
                 // rmcp ends a session after this long without activity; ours is judged first

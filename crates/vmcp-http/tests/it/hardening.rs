@@ -682,3 +682,57 @@ async fn errors_of_every_layer_have_the_documented_body() {
     assert_error(&r, StatusCode::BAD_REQUEST, "GET /ws");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_stateless_2026_request_gets_plain_json_with_result_type_and_is_logged_by_its_client() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    let (_beta, vmcp) = team(&app).await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "stateless-probe", "version": "9.1"}
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{}/vmcp/team/mcp", app.base))
+        .header("accept", ACCEPT)
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "alpha.echo")
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "alpha.echo", "arguments": {"text": "hi"}, "_meta": meta}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_string();
+    let body = r.text().await.unwrap();
+    assert!(
+        content_type.starts_with("application/json"),
+        "{content_type}: {body}"
+    );
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    // Relayed from a 2025-era upstream, and still marked as 2026-07-28 clients require.
+    assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+    // The operation log names the client from the request's _meta.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = app
+            .get(&format!(
+                "/api/stats?vmcp_id={vmcp}&method=tools/call&client_id=stateless-probe/9.1"
+            ))
+            .await;
+        if r.body["stats"]["total_logs"] == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not logged by its client: {}",
+            r.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}
