@@ -118,6 +118,23 @@ impl Gateway {
             .or_else(|| vmcps.values().find(|e| e.vmcp.name == id_or_name).cloned())
     }
 
+    /// The id of the vMCP that `id_or_name` names (its id, or its name, as MCP URLs accept).
+    /// Something shaped like an id is returned as it is, for the caller to report as usual;
+    /// anything else that names no vMCP is a 404.
+    pub fn resolve_vmcp_id(&self, id_or_name: &str) -> Result<String, GatewayError> {
+        if let Some(e) = self.vmcp_entry(id_or_name) {
+            return Ok(e.vmcp.vmcp_id.clone());
+        }
+        if vmcp_domain::ids::is_id(vmcp_domain::ids::VMCP_PREFIX, id_or_name) {
+            return Ok(id_or_name.to_string());
+        }
+        Err(GatewayError::new(
+            ErrorKind::NotFound,
+            "vMCP not found",
+            format!("no vMCP has the id or name {id_or_name:?}"),
+        ))
+    }
+
     pub fn store(&self) -> &Store {
         &self.store
     }

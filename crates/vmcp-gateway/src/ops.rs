@@ -96,17 +96,17 @@ pub const ON_DEMAND_CONNECT_WAIT: Duration = Duration::from_secs(30);
 
 impl Gateway {
     /// The runtime entry of a vMCP addressed by id (REST paths).
+    /// A vMCP by its id or its name (REST accepts both, as the MCP URLs do).
     pub(crate) fn entry_by_id(&self, id: &str) -> Result<Arc<VmcpEntry>> {
-        if !ids::is_id(ids::VMCP_PREFIX, id) {
-            return Err(GatewayError::bad_request(format!(
-                "{id:?} is not a valid vMCP id: vMCP ids look like vmcp_0123456789abcdef"
-            )));
-        }
         self.vmcp_entry(id).ok_or_else(|| {
             GatewayError::new(
                 ErrorKind::NotFound,
                 "vMCP not found",
-                format!("no vMCP with id {id}"),
+                if ids::is_id(ids::VMCP_PREFIX, id) {
+                    format!("no vMCP with id {id}")
+                } else {
+                    format!("no vMCP has the id or name {id:?}")
+                },
             )
         })
     }

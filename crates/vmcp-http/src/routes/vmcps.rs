@@ -36,7 +36,7 @@ pub async fn list_vmcps(state: web::Data<AppState>) -> Result<web::Json<Vec<Vmcp
 /// Get a vMCP
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...) or its name")),
     responses(
         (status = 200, description = "The vMCP", body = Vmcp),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -49,7 +49,13 @@ pub async fn get_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<Vmcp>, ApiError> {
-    Ok(web::Json(state.gateway.get_vmcp(&path).await?.masked()))
+    Ok(web::Json(
+        state
+            .gateway
+            .get_vmcp(&state.gateway.resolve_vmcp_id(&path)?)
+            .await?
+            .masked(),
+    ))
 }
 
 /// Create a vMCP
@@ -82,7 +88,7 @@ pub async fn create_vmcp(
 /// omitted `mcp_servers` empty, an omitted `active_config` `{}`.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...) or its name")),
     request_body = VmcpInput,
     responses(
         (status = 200, description = "The updated vMCP", body = Vmcp),
@@ -102,7 +108,7 @@ pub async fn update_vmcp(
     Ok(web::Json(
         state
             .gateway
-            .update_vmcp(&path, body.into_inner())
+            .update_vmcp(&state.gateway.resolve_vmcp_id(&path)?, body.into_inner())
             .await?
             .masked(),
     ))
@@ -113,7 +119,7 @@ pub async fn update_vmcp(
 /// Its servers stay registered.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...) or its name")),
     responses(
         (status = 200, description = "The vMCP was deleted", body = MessageBody),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -126,7 +132,10 @@ pub async fn delete_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<MessageBody>, ApiError> {
-    state.gateway.delete_vmcp(&path).await?;
+    state
+        .gateway
+        .delete_vmcp(&state.gateway.resolve_vmcp_id(&path)?)
+        .await?;
     Ok(web::Json(MessageBody {
         message: "vMCP deleted successfully".into(),
     }))
@@ -167,7 +176,7 @@ pub async fn import_vmcp(
 #[utoipa::path(
     tag = TAG,
     params(
-        ("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)"),
+        ("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...) or its name"),
         ExportQuery,
     ),
     responses(
@@ -183,7 +192,10 @@ pub async fn export_vmcp(
     path: web::Path<String>,
     query: web::Query<ExportQuery>,
 ) -> Result<web::Json<VmcpExport>, ApiError> {
-    let export = state.gateway.export_vmcp(&path).await?;
+    let export = state
+        .gateway
+        .export_vmcp(&state.gateway.resolve_vmcp_id(&path)?)
+        .await?;
     Ok(web::Json(if query.include_secrets {
         export
     } else {

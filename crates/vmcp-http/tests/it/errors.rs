@@ -230,10 +230,11 @@ async fn vmcps_must_name_existing_servers_and_unique_names() {
 #[actix_web::test]
 async fn ids_routes_and_methods() {
     let app = TestApp::start(TestDatabase::sqlite()).await;
+    // Not an id, and no vMCP has it as its name.
     assert_error(
         &app.get("/api/vmcps/not-an-id").await,
-        StatusCode::BAD_REQUEST,
-        "\"not-an-id\" is not a valid vMCP id",
+        StatusCode::NOT_FOUND,
+        "no vMCP has the id or name \"not-an-id\"",
     );
     assert_error(
         &app.get("/api/mcp-servers/vmcp_1").await,

@@ -736,3 +736,49 @@ async fn a_stateless_2026_request_gets_plain_json_with_result_type_and_is_logged
     }
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn rest_accepts_a_vmcps_name_wherever_it_accepts_its_id() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    let (_beta, vmcp) = team(&app).await;
+    let r = app.get("/api/vmcps/team").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.body["vmcp_id"], vmcp.as_str());
+    let r = app.get("/api/vmcps/team/tools").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let r = app
+        .post(
+            "/api/vmcps/team/tools/call",
+            json!({"name": "alpha.echo", "arguments": {"text": "by name"}}),
+        )
+        .await;
+    assert_eq!(crate::support::text(&r.body), "by name");
+    let r = app.get("/api/vmcps/team/export").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A name with a space, as URLs carry it.
+    let members: Vec<Value> = app.get("/api/vmcps/team").await.body["mcp_servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| json!({"server_id": m["server_id"], "priority": m["priority"]}))
+        .collect();
+    let r = app
+        .put(
+            "/api/vmcps/team",
+            json!({"name": "my team", "mcp_servers": members}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        app.get("/api/vmcps/my%20team").await.body["vmcp_id"],
+        vmcp.as_str()
+    );
+    let r = app.delete("/api/vmcps/my%20team").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_error(
+        &app.get(&format!("/api/vmcps/{vmcp}")).await,
+        StatusCode::NOT_FOUND,
+        "no vMCP with id",
+    );
+    app.stop().await;
+}

@@ -283,8 +283,8 @@ async fn merged_lists_route_calls_and_pass_results_through() {
     );
     assert_error(
         &app.get("/api/vmcps/nope/prompts").await,
-        StatusCode::BAD_REQUEST,
-        "is not a valid vMCP id",
+        StatusCode::NOT_FOUND,
+        "no vMCP has the id or name \"nope\"",
     );
     app.stop().await;
 }
