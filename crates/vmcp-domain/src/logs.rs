@@ -167,9 +167,10 @@ impl StatsQuery {
         Ok(StatsFilter {
             start,
             end,
-            vmcp_id: self.vmcp_id.clone(),
-            client_id: self.client_id.clone(),
-            method: self.method.clone(),
+            // Stored as the log writer stores them (see `text::storable`), so that they match.
+            vmcp_id: self.vmcp_id.clone().map(crate::text::into_storable),
+            client_id: self.client_id.clone().map(crate::text::into_storable),
+            method: self.method.clone().map(crate::text::into_storable),
             page,
             page_size,
         })

@@ -322,13 +322,14 @@ impl McpServerInput {
 }
 
 pub(crate) fn validate_description(d: Option<&str>) -> Result<(), ValidationError> {
-    if d.is_some_and(|d| d.chars().count() > 2000) {
+    let Some(d) = d else { return Ok(()) };
+    if d.chars().count() > 2000 {
         return Err(ValidationError::new(
             "description",
             "is too long: at most 2000 characters",
         ));
     }
-    Ok(())
+    crate::text::check_text("description", d)
 }
 
 /// Connection state of an MCP server.

@@ -12,8 +12,9 @@ use crate::{
 /// Longest vMCP name, in characters.
 pub const MAX_VMCP_NAME_CHARS: usize = 100;
 
-/// Checks a vMCP name: 1 to 100 characters, no surrounding whitespace, no control characters, no
-/// `/` (names appear in URLs), and not shaped like a generated vMCP id (`vmcp_` + 16 hex digits),
+/// Checks a vMCP name: 1 to 100 characters, no surrounding whitespace, no control,
+/// bidirectional or invisible characters (`text::check_name`), no `/` (names appear in URLs), and
+/// not shaped like a generated vMCP id (`vmcp_` + 16 hex digits),
 /// so that a client can address a vMCP by id or by name without ambiguity.
 pub fn validate_vmcp_name(name: &str) -> Result<(), ValidationError> {
     let problem = if name.trim().is_empty() {
@@ -24,8 +25,10 @@ pub fn validate_vmcp_name(name: &str) -> Result<(), ValidationError> {
         ))
     } else if name.trim() != name {
         Some("must not start or end with whitespace".to_string())
-    } else if name.chars().any(|c| c.is_control() || c == '/') {
-        Some("must not contain '/' or control characters".to_string())
+    } else if name.contains('/') {
+        Some("must not contain '/'".to_string())
+    } else if let Err(e) = crate::text::check_name("name", name) {
+        Some(e.message)
     } else if name
         .strip_prefix("vmcp_")
         .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -137,7 +140,10 @@ pub fn validate_tools(
                 "keys are server.tool: the server's name, a dot, the tool's own name",
             ));
         };
-        if crate::server::validate_server_name(server).is_err() || tool.is_empty() {
+        if crate::server::validate_server_name(server).is_err()
+            || tool.is_empty()
+            || tool.chars().any(char::is_control)
+        {
             return Err(ValidationError::new(
                 field,
                 "keys are server.tool: the server's name, a dot, the tool's own name",
@@ -161,6 +167,9 @@ pub fn validate_tools(
                     format!("another tool is already renamed {name:?}"),
                 ));
             }
+        }
+        if let Some(d) = &c.description {
+            crate::text::check_text(&format!("{field}.description"), d)?;
         }
         if let Some(k) = c.fixed.keys().find(|k| c.defaults.contains_key(*k)) {
             return Err(ValidationError::new(
@@ -525,7 +534,7 @@ mod tests {
             ("", "must not be empty"),
             ("  ", "must not be empty"),
             (" x", "must not start or end with whitespace"),
-            ("a/b", "must not contain '/' or control characters"),
+            ("a/b", "must not contain '/'"),
             (
                 "vmcp_0123456789abcdef",
                 "must not have the shape of a vMCP id (vmcp_ followed by 16 hex digits)",

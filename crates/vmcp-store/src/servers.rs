@@ -209,6 +209,9 @@ impl Store {
         connected_at: Option<vmcp_domain::Timestamp>,
         last_error: Option<&str>,
     ) -> Result<()> {
+        // An upstream's error text may hold a NUL, which Postgres cannot store.
+        let last_error = last_error.map(vmcp_domain::text::storable);
+        let last_error = last_error.as_deref();
         self.write(|conn| {
             let target = mcp_servers::table.find(id);
             match connected_at {
