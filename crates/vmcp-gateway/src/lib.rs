@@ -48,6 +48,10 @@ pub struct Gateway {
     supervisor: Supervisor,
     /// Every vMCP's definition, by id, so that no call waits on the database.
     vmcps: RwLock<HashMap<String, Arc<VmcpEntry>>>,
+    /// Held by every management write from its database write to the update of the runtime's
+    /// copies (`vmcps`, the supervisor's slots), so that they happen in the order the database
+    /// saw: a PUT that raced a DELETE cannot put back the vMCP the DELETE forgot.
+    writes: tokio::sync::Mutex<()>,
     /// Open MCP client sessions.
     pub sessions: session::Sessions,
     /// The operation log's writer.
@@ -85,6 +89,7 @@ impl Gateway {
             store,
             supervisor,
             vmcps: RwLock::new(vmcps),
+            writes: tokio::sync::Mutex::new(()),
             sessions: session::Sessions::default(),
             oplog,
             metrics: metrics::Metrics::default(),

@@ -68,9 +68,23 @@ impl From<DieselError> for StoreError {
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
                 StoreError::Unavailable(info.message().to_string())
             }
+            // A write that refers to a row another request deleted meanwhile (the writes that
+            // can race map it more precisely).
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                StoreError::Conflict(
+                    "a server or vMCP this write refers to was changed or deleted by another request meanwhile; nothing was changed, try again".into(),
+                )
+            }
             _ => StoreError::Database(e),
         }
     }
+}
+
+pub(crate) fn is_foreign_key_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)
+    )
 }
 
 pub(crate) fn is_unique_violation(e: &DieselError) -> bool {

@@ -11,7 +11,9 @@ use vmcp_domain::{
 };
 
 use crate::schema::{mcp_servers, vmcp_servers, vmcps};
-use crate::{DbConnection, Result, Store, StoreError, is_unique_violation, servers};
+use crate::{
+    DbConnection, Result, Store, StoreError, is_foreign_key_violation, is_unique_violation, servers,
+};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = vmcps)]
@@ -142,16 +144,20 @@ fn load_members(
     Ok(out)
 }
 
+fn not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        what: "vMCP",
+        id: id.to_string(),
+    }
+}
+
 fn get(conn: &mut DbConnection, id: &str) -> Result<Vmcp> {
     let row: VmcpRow = vmcps::table
         .find(id)
         .select(VmcpRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "vMCP",
-            id: id.to_string(),
-        })?;
+        .ok_or_else(|| not_found(id))?;
     let mut members = load_members(conn, Some(id))?;
     row.into_domain(members.remove(id).unwrap_or_default())
 }
@@ -186,7 +192,18 @@ fn insert_members(conn: &mut DbConnection, vmcp_id: &str, members: &[Membership]
                 vmcp_servers::priority.eq(m.priority),
                 vmcp_servers::position.eq(i as i32),
             ))
-            .execute(conn)?;
+            .execute(conn)
+            .map_err(|e| {
+                // check_members_exist saw the server; another request deleted it since.
+                if is_foreign_key_violation(&e) {
+                    StoreError::Conflict(format!(
+                        "MCP server {} (mcp_servers[{i}]) was deleted while this vMCP was being saved; nothing was changed",
+                        m.server_id
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
     }
     Ok(())
 }
@@ -269,9 +286,9 @@ impl Store {
     /// `input.validate()`.
     pub fn update_vmcp(&self, id: &str, input: &VmcpInput, members: &[Membership]) -> Result<Vmcp> {
         self.write(|conn| {
-            get(conn, id)?;
-            check_members_exist(conn, members)?;
-            diesel::update(vmcps::table.find(id))
+            // The update comes first: it locks the row (on Postgres), so that a concurrent delete
+            // waits for this transaction, and it says whether the vMCP exists.
+            let updated = diesel::update(vmcps::table.find(id))
                 .set((
                     vmcps::name.eq(&input.name),
                     vmcps::description.eq(input.description.as_deref().unwrap_or("")),
@@ -282,6 +299,10 @@ impl Store {
                 ))
                 .execute(conn)
                 .map_err(map_unique(&input.name))?;
+            if updated == 0 {
+                return Err(not_found(id));
+            }
+            check_members_exist(conn, members)?;
             diesel::delete(vmcp_servers::table.filter(vmcp_servers::vmcp_id.eq(id)))
                 .execute(conn)?;
             insert_members(conn, id, members)?;
@@ -294,7 +315,10 @@ impl Store {
             let vmcp = get(conn, id)?;
             diesel::delete(vmcp_servers::table.filter(vmcp_servers::vmcp_id.eq(id)))
                 .execute(conn)?;
-            diesel::delete(vmcps::table.find(id)).execute(conn)?;
+            // Another request may have deleted it since `get`: then this one did not.
+            if diesel::delete(vmcps::table.find(id)).execute(conn)? == 0 {
+                return Err(not_found(id));
+            }
             Ok(vmcp)
         })
     }

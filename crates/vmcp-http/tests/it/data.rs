@@ -151,3 +151,83 @@ async fn a_client_named_with_a_nul_costs_nobody_their_log_rows() {
         app.stop().await;
     }
 }
+
+/// Asserts that a racing write ended as one may: done, refused, not found or a conflict, with the
+/// error body.
+#[track_caller]
+fn settled(r: &crate::support::Response, allowed: &[u16]) {
+    assert!(
+        allowed.contains(&r.status.as_u16()),
+        "{}: {}",
+        r.status,
+        r.body
+    );
+    if !r.status.is_success() {
+        let obj = r.body.as_object().unwrap();
+        assert!(
+            obj.contains_key("error") && obj.contains_key("detail"),
+            "{}",
+            r.body
+        );
+    }
+}
+
+#[actix_web::test]
+async fn racing_writes_answer_404_or_409_and_one_delete_wins() {
+    for app in TestApp::each().await {
+        let server = app.create_server("fs").await;
+        for i in 0..25 {
+            // A PUT and two DELETEs of one vMCP.
+            let vmcp = app.add_vmcp(json!({"name": format!("v{i}")})).await;
+            let path = format!("/api/vmcps/{vmcp}");
+            let body = json!({"name": format!("v{i}"), "mcp_servers": [{"server_id": server}]});
+            let (put, d1, d2) =
+                tokio::join!(app.put(&path, body), app.delete(&path), app.delete(&path));
+            settled(&put, &[200, 404]);
+            settled(&d1, &[200, 404]);
+            settled(&d2, &[200, 404]);
+            assert_eq!(
+                [&d1, &d2]
+                    .iter()
+                    .filter(|r| r.status == StatusCode::OK)
+                    .count(),
+                1,
+                "{} {}",
+                d1.body,
+                d2.body
+            );
+            assert_eq!(app.get(&path).await.status, StatusCode::NOT_FOUND);
+            // The runtime forgot it too: its MCP endpoint is gone.
+            assert!(app.gateway.vmcp_entry(&vmcp).is_none());
+
+            // Two DELETEs of a server, and a PUT that makes a vMCP take it.
+            let s = app.create_server(&format!("s{i}")).await;
+            let spath = format!("/api/mcp-servers/{s}");
+            let vmcp = app.add_vmcp(json!({"name": format!("w{i}")})).await;
+            let body = json!({"name": format!("w{i}"), "mcp_servers": [{"server_id": s}]});
+            let vpath = format!("/api/vmcps/{vmcp}");
+            let (put, d1, d2) = tokio::join!(
+                app.put(&vpath, body),
+                app.delete(&spath),
+                app.delete(&spath)
+            );
+            settled(&put, &[200, 400, 409]);
+            settled(&d1, &[200, 404, 409]);
+            settled(&d2, &[200, 404, 409]);
+            let deleted = [&d1, &d2]
+                .iter()
+                .filter(|r| r.status == StatusCode::OK)
+                .count();
+            assert!(deleted <= 1);
+            let members = app.get(&format!("/api/vmcps/{vmcp}")).await.body["mcp_servers"]
+                .as_array()
+                .unwrap()
+                .len();
+            let exists = app.get(&spath).await.status == StatusCode::OK;
+            assert_eq!(exists, deleted == 0);
+            assert_eq!(members, usize::from(exists && put.status == StatusCode::OK));
+            app.delete(&format!("/api/vmcps/{vmcp}")).await;
+        }
+        app.stop().await;
+    }
+}
