@@ -216,8 +216,8 @@ pub struct StatsResponse {
 }
 
 /// A copy of a configuration with its secrets masked (see `crate::secrets`), at any depth.
-pub fn redact(config: &Map<String, Value>) -> Value {
-    Value::Object(crate::secrets::mask_config(config))
+pub fn redact(config: &Map<String, Value>, secret_keys: &[String]) -> Value {
+    Value::Object(crate::secrets::mask_config(config, secret_keys))
 }
 
 /// A result for the log from one serialization: every secret of `secrets` masked, then as it

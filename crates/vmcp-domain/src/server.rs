@@ -95,6 +95,12 @@ pub struct ServerConfig {
     /// (default 64, at most 10000); more wait their turn, up to `timeout_seconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrent_calls: Option<u32>,
+    /// Names of `env` variables and `headers` (any case) whose values are secret although their
+    /// names do not say so (names with `key`, `token`, `secret`, `password`, ... and values such
+    /// as `Bearer ...` or `ghp_...` are secret anyway): masked in answers and scrubbed from logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["SERVICE_ID"]))]
+    pub secret_keys: Vec<String>,
 }
 
 /// In-flight requests to one server when its config sets no `max_concurrent_calls`.
@@ -251,6 +257,7 @@ impl ServerConfig {
                 }
             }
         }
+        validate_secret_keys(&self.secret_keys, "config.secret_keys")?;
         if let Some(t) = self.timeout_seconds
             && !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
         {
@@ -269,6 +276,29 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// Most names in a `secret_keys` list.
+pub const MAX_SECRET_KEYS: usize = 100;
+
+/// Checks a `secret_keys` list: at most 100 names, each 1 to 128 characters without control
+/// characters.
+pub fn validate_secret_keys(keys: &[String], field: &str) -> Result<(), ValidationError> {
+    if keys.len() > MAX_SECRET_KEYS {
+        return Err(ValidationError::new(
+            field,
+            format!("lists {} names; at most {MAX_SECRET_KEYS}", keys.len()),
+        ));
+    }
+    for (i, k) in keys.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > 128 || k.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                format!("{field}[{i}]"),
+                "must be a name of 1 to 128 characters without control characters",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_header_name_byte(b: u8) -> bool {

@@ -221,6 +221,10 @@ pub struct VmcpInput {
     /// arguments are substituted for every caller.
     #[serde(default)]
     pub mcp_substitution: Option<bool>,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default)]
+    pub secret_keys: Option<Vec<String>>,
 }
 
 /// A vMCP member after defaults are applied.
@@ -235,6 +239,9 @@ impl VmcpInput {
     pub fn validate(&self) -> Result<Vec<Membership>, ValidationError> {
         validate_vmcp_name(&self.name)?;
         validate_description(self.description.as_deref())?;
+        if let Some(k) = &self.secret_keys {
+            crate::server::validate_secret_keys(k, "secret_keys")?;
+        }
         if let Some(n) = &self.naming {
             n.validate()?;
         }
@@ -296,6 +303,10 @@ pub struct Vmcp {
     pub tools: std::collections::BTreeMap<String, ToolCustomization>,
     /// Whether MCP clients' arguments go through variable substitution.
     pub mcp_substitution: bool,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default)]
+    pub secret_keys: Vec<String>,
     /// Problems found on save that do not stop it, e.g. a customized tool that no server of
     /// the vMCP offers (it is kept, and applies when the tool appears).
     #[serde(default)]
@@ -328,6 +339,10 @@ pub struct VmcpExport {
     pub tools: std::collections::BTreeMap<String, ToolCustomization>,
     #[serde(default)]
     pub mcp_substitution: bool,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_keys: Vec<String>,
 }
 
 /// A server definition inside an export document.
@@ -375,6 +390,10 @@ pub struct VmcpImport {
     pub tools: Option<std::collections::BTreeMap<String, ToolCustomization>>,
     #[serde(default)]
     pub mcp_substitution: Option<bool>,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default)]
+    pub secret_keys: Option<Vec<String>>,
 }
 
 /// One member of an imported vMCP (see `VmcpImport`).
@@ -424,6 +443,9 @@ impl VmcpImport {
         }
         validate_vmcp_name(&self.name)?;
         validate_description(self.description.as_deref())?;
+        if let Some(k) = &self.secret_keys {
+            crate::server::validate_secret_keys(k, "secret_keys")?;
+        }
         if let Some(n) = &self.naming {
             n.validate()?;
         }

@@ -271,6 +271,7 @@ impl Gateway {
             naming: vmcp.naming,
             tools: vmcp.tools,
             mcp_substitution: vmcp.mcp_substitution,
+            secret_keys: vmcp.secret_keys,
         })
     }
 

@@ -35,15 +35,19 @@ struct Settings {
     tools: std::collections::BTreeMap<String, vmcp_domain::ToolCustomization>,
     #[serde(default)]
     mcp_substitution: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    secret_keys: Vec<String>,
 }
 
 fn settings_text(
     tools: &Option<std::collections::BTreeMap<String, vmcp_domain::ToolCustomization>>,
     mcp_substitution: Option<bool>,
+    secret_keys: &Option<Vec<String>>,
 ) -> String {
     serde_json::to_string(&Settings {
         tools: tools.clone().unwrap_or_default(),
         mcp_substitution: mcp_substitution.unwrap_or(false),
+        secret_keys: secret_keys.clone().unwrap_or_default(),
     })
     .expect("settings serialize")
 }
@@ -73,6 +77,7 @@ impl VmcpRow {
             naming,
             tools: settings.tools,
             mcp_substitution: settings.mcp_substitution,
+            secret_keys: settings.secret_keys,
             warnings: Vec::new(),
             vmcp_id: self.id,
             name: self.name,
@@ -277,7 +282,7 @@ impl Store {
             description: input.description.as_deref().unwrap_or(""),
             active_config: config_text(&input.active_config),
             naming: naming_text(&input.naming),
-            settings: settings_text(&input.tools, input.mcp_substitution),
+            settings: settings_text(&input.tools, input.mcp_substitution, &input.secret_keys),
         };
         self.write(|conn| insert(conn, &fields, members))
     }
@@ -294,7 +299,11 @@ impl Store {
                     vmcps::description.eq(input.description.as_deref().unwrap_or("")),
                     vmcps::active_config.eq(config_text(&input.active_config)),
                     vmcps::naming.eq(naming_text(&input.naming)),
-                    vmcps::settings.eq(settings_text(&input.tools, input.mcp_substitution)),
+                    vmcps::settings.eq(settings_text(
+                        &input.tools,
+                        input.mcp_substitution,
+                        &input.secret_keys,
+                    )),
                     vmcps::updated_at.eq(time::now().naive_utc()),
                 ))
                 .execute(conn)
@@ -394,7 +403,7 @@ impl Store {
                 description: doc.description.as_deref().unwrap_or(""),
                 active_config: config_text(&doc.active_config),
                 naming: naming_text(&doc.naming),
-                settings: settings_text(&doc.tools, doc.mcp_substitution),
+                settings: settings_text(&doc.tools, doc.mcp_substitution, &doc.secret_keys),
             };
             insert(conn, &fields, &members)
         })
