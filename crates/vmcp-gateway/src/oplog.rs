@@ -178,7 +178,8 @@ fn write_loop(store: Store, rx: Receiver<LogEntry>, counters: Arc<Counters>, opt
 /// Writes a batch. When the database is unavailable the batch is retried a few times, then
 /// dropped. When the database refuses the rows themselves, the batch is split in halves until
 /// each row that still fails stands alone: that row is dropped (counted and logged with its id),
-/// every other row is written.
+/// every other row is written. A lone row refused as a duplicate is already stored (an attempt
+/// whose answer was lost wrote it): it counts as written, not dropped.
 fn write_batch(store: &Store, rows: &[NewLog], closed: bool, counters: &Counters) {
     let n = rows.len();
     let mut attempt = 0;
@@ -212,6 +213,13 @@ fn write_batch(store: &Store, rows: &[NewLog], closed: bool, counters: &Counters
 /// Writes `rows`, which failed together with `error`, by halves.
 fn bisect(store: &Store, rows: &[NewLog], error: StoreError, counters: &Counters) {
     if rows.len() == 1 {
+        if error.is_unique_violation() {
+            // Log ids are random: this row is the one stored by an earlier attempt whose answer
+            // was lost (a connection cut after the commit).
+            tracing::debug!(log_id = %rows[0].id, "operation log row already written");
+            counters.written.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         tracing::error!(error = %error, log_id = %rows[0].id, "the database refused an operation log row: row dropped");
         counters.dropped.fetch_add(1, Ordering::Relaxed);
         return;

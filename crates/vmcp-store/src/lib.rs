@@ -53,6 +53,13 @@ pub enum StoreError {
     Database(DieselError),
 }
 
+impl StoreError {
+    /// Whether a unique constraint refused the write (for a log row: its id is stored already).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(e) if is_unique_violation(e))
+    }
+}
+
 fn describe_vmcps(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
     if names.len() == 1 {
@@ -65,9 +72,10 @@ fn describe_vmcps(names: &[String]) -> String {
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         match &e {
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::Unavailable(info.message().to_string())
-            }
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_string()),
             // A write that refers to a row another request deleted meanwhile (the writes that
             // can race map it more precisely).
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
