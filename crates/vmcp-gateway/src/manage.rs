@@ -53,6 +53,7 @@ impl Gateway {
         input.validate()?;
         let server = self.db(move |s| s.create_server(&input)).await?;
         self.supervisor.upsert(&server);
+        self.refresh_log_secrets();
         Ok(self.with_live_state(server))
     }
 
@@ -73,6 +74,7 @@ impl Gateway {
         let id = id.to_string();
         let server = self.db(move |s| s.update_server(&id, &input)).await?;
         self.supervisor.upsert(&server);
+        self.refresh_log_secrets();
         Ok(self.with_live_state(server))
     }
 

@@ -627,3 +627,95 @@ async fn token_shaped_values_and_listed_keys_are_secret() {
         app.stop().await;
     }
 }
+
+#[actix_web::test]
+async fn an_upstream_that_prints_secrets_on_stderr_is_scrubbed() {
+    for app in TestApp::each().await {
+        let mut config = vmcp_fixture::harness::stdio_config(
+            "loud",
+            &[
+                "--echo-env",
+                "API_TOKEN",
+                "--echo-env",
+                "SERVICE_ID",
+                "--echo-stderr",
+            ],
+        );
+        config["env"] = json!({"API_TOKEN": "server-token-s3cret", "SERVICE_ID": "listed-s3cret"});
+        config["secret_keys"] = json!(["SERVICE_ID"]);
+        let server = app.add_server("loud", "stdio", config).await;
+        let vmcp = app
+            .add_vmcp(
+                json!({"name": "loud", "mcp_servers": [{"server_id": server}],
+                             "active_config": {"api_key": "vmcp-key-s3cret"}}),
+            )
+            .await;
+        let r = app
+            .post(&format!("/api/mcp-servers/{server}/connect"), json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // The vMCP's secret reaches the server by substitution, and the server prints it.
+        let r = app
+            .post(
+                &format!("/api/vmcps/{vmcp}/tools/call"),
+                json!({"name": "loud.echo", "arguments": {"text": "key is @config:api_key"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let logs = loop {
+            let r = app.get(&format!("/api/mcp-servers/{server}/logs")).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            if r.body.to_string().contains("echo key is") {
+                break r.body.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no echo line: {}",
+                r.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert!(!logs.contains("s3cret"), "{logs}");
+        assert!(logs.contains(&format!("API_TOKEN={MASK}")), "{logs}");
+        assert!(logs.contains(&format!("SERVICE_ID={MASK}")), "{logs}");
+        assert!(logs.contains(&format!("echo key is {MASK}")), "{logs}");
+        // An upstream error that quotes the secret it was sent.
+        let r = app
+            .post(
+                &format!("/api/vmcps/{vmcp}/tools/call"),
+                json!({"name": "loud.invalid_params", "arguments": {"text": "@config:api_key"}}),
+            )
+            .await;
+        assert!(
+            r.status.is_client_error() || r.status.is_server_error(),
+            "{}",
+            r.body
+        );
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("on purpose: {MASK}")), "{detail}");
+        assert!(!r.body.to_string().contains("s3cret"), "{}", r.body);
+
+        // A server that fails to start after printing its secret: the error says why, without it.
+        let mut config = vmcp_fixture::harness::stdio_config(
+            "broken",
+            &["--echo-env", "API_TOKEN", "--fail-start"],
+        );
+        config["env"] = json!({"API_TOKEN": "broken-token-s3cret"});
+        let broken = app.add_server("broken", "stdio", config).await;
+        let r = app
+            .post(&format!("/api/mcp-servers/{broken}/connect"), json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+        assert!(!r.body.to_string().contains("s3cret"), "{}", r.body);
+        let shown = app.get(&format!("/api/mcp-servers/{broken}")).await.body;
+        assert!(shown["last_error"].is_string(), "{shown}");
+        assert!(!shown.to_string().contains("s3cret"), "{shown}");
+        let logs = app
+            .get(&format!("/api/mcp-servers/{broken}/logs"))
+            .await
+            .body;
+        assert!(!logs.to_string().contains("s3cret"), "{logs}");
+        app.stop().await;
+    }
+}
