@@ -322,12 +322,15 @@ impl Store {
     pub fn delete_vmcp(&self, id: &str) -> Result<Vmcp> {
         self.write(|conn| {
             let vmcp = get(conn, id)?;
-            diesel::delete(vmcp_servers::table.filter(vmcp_servers::vmcp_id.eq(id)))
-                .execute(conn)?;
+            // The vMCP's row first, as an update takes its locks (the row, then the members):
+            // the other order can deadlock with a concurrent update on Postgres.
             // Another request may have deleted it since `get`: then this one did not.
             if diesel::delete(vmcps::table.find(id)).execute(conn)? == 0 {
                 return Err(not_found(id));
             }
+            // The foreign key cascades; this says so where both backends can see it.
+            diesel::delete(vmcp_servers::table.filter(vmcp_servers::vmcp_id.eq(id)))
+                .execute(conn)?;
             Ok(vmcp)
         })
     }
