@@ -87,6 +87,7 @@ pub struct ServerConfig {
     /// Longest wait for one request to this server, in seconds (default 60). The connection
     /// handshake has the same limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0, maximum = 86400)]
     pub timeout_seconds: Option<f64>,
     /// How the connection starts (default `initialize`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,6 +95,7 @@ pub struct ServerConfig {
     /// Most requests (tools/call, resources/read, prompts/get) in flight to this server at once
     /// (default 64, at most 10000); more wait their turn, up to `timeout_seconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub max_concurrent_calls: Option<u32>,
     /// Names of `env` variables and `headers` (any case) whose values are secret although their
     /// names do not say so (names with `key`, `token`, `secret`, `password`, ... and values such
@@ -336,8 +338,11 @@ pub fn validate_server_name(name: &str) -> Result<(), ValidationError> {
 }))]
 pub struct McpServerInput {
     /// Unique name, 1 to 64 of `[A-Za-z0-9_-]`; tools are exposed as `{name}.{tool}`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
+    /// At most 2000 characters; tabs and line breaks, no other control characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     pub transport_type: TransportType,
     pub config: ServerConfig,

@@ -56,6 +56,7 @@ pub struct Naming {
     /// Between the server's name and the tool's: 1 to 3 of `.`, `_`, `-` (default `.`; use `_`
     /// or `__` for clients that only accept `^[a-zA-Z0-9_-]{1,64}$`).
     #[serde(default = "dot")]
+    #[schema(pattern = "^[._-]{1,3}$")]
     pub separator: String,
 }
 
@@ -111,6 +112,7 @@ pub struct ToolCustomization {
     pub hidden: bool,
     /// Expose the tool under this name instead (1 to 128 of `[A-Za-z0-9_.-]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]
     pub name: Option<String>,
     /// Replace the tool's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +186,7 @@ pub fn validate_tools(
 /// One member of a vMCP, as written in a create or update body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VmcpServerInput {
+    #[schema(pattern = "^server_[A-Za-z0-9_-]{1,64}$")]
     pub server_id: String,
     /// Smaller is higher priority. Omitted: the entry's 1-based position in the list.
     #[serde(default)]
@@ -201,8 +204,12 @@ pub struct VmcpServerInput {
     "active_config": {"api_key": "value"}
 }))]
 pub struct VmcpInput {
+    /// 1 to 100 characters (see `docs/api.md` for the characters refused).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// At most 2000 characters; tabs and line breaks, no other control characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     pub mcp_servers: Vec<VmcpServerInput>,
@@ -327,6 +334,7 @@ pub const EXPORT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VmcpExport {
     /// Format version of this document (currently 1).
+    #[schema(minimum = 1, maximum = 1)]
     pub vmcp_export_version: u32,
     pub name: String,
     pub description: String,
@@ -375,9 +383,12 @@ pub struct ExportedServer {
 pub struct VmcpImport {
     /// Format version when the body is an export document; absent for the plain create shape.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1)]
     pub vmcp_export_version: Option<u32>,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     pub mcp_servers: Vec<ImportServerEntry>,

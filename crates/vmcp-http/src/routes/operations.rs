@@ -58,7 +58,7 @@ async fn guarded<T>(
 /// wait); a member that is down does not fail the list: it is named in `unavailable`, with why.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The merged tools", body = ToolList),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -82,7 +82,7 @@ pub async fn list_tools(
 /// true`) is a 200. The call is bounded by the server's `timeout_seconds`.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     request_body = ToolCallRequest,
     responses(
         (status = 200, description = "The tool's result, as the server gave it", body = ToolResult),
@@ -118,7 +118,7 @@ pub async fn call_tool(
 /// priority (the others are in `hidden`).
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The merged resources and templates", body = ResourceList),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -141,7 +141,7 @@ pub async fn list_resources(
 /// matches it, ties broken by priority.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     request_body = ResourceReadRequest,
     responses(
         (status = 200, description = "The resource's contents, as the server gave them", body = ResourceContents),
@@ -169,7 +169,7 @@ pub async fn read_resource(
 /// The prompts of every member server, in priority order, named like tools.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The merged prompts", body = PromptList),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -191,7 +191,7 @@ pub async fn list_prompts(
 /// Renders the prompt on its server with the given arguments.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     request_body = PromptGetRequest,
     responses(
         (status = 200, description = "The rendered prompt, as the server gave it", body = PromptResult),

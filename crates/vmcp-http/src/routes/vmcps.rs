@@ -10,6 +10,12 @@ use crate::json::Json;
 
 const TAG: &str = "vmcps";
 
+/// `/api/vmcps/import` is its own path (POST only), not a vMCP id: other methods on it are a 405
+/// (answered by the fallback, which knows the routes), not a 400 about the id or the body.
+fn not_import(ctx: &actix_web::guard::GuardContext) -> bool {
+    !ctx.head().uri.path().ends_with("/vmcps/import")
+}
+
 /// List vMCPs
 ///
 /// Returns every vMCP, oldest first, each with its servers in priority order.
@@ -36,7 +42,7 @@ pub async fn list_vmcps(state: web::Data<AppState>) -> Result<web::Json<Vec<Vmcp
 /// Get a vMCP
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The vMCP", body = Vmcp),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -44,7 +50,7 @@ pub async fn list_vmcps(state: web::Data<AppState>) -> Result<web::Json<Vec<Vmcp
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-#[get("/vmcps/{vmcp_id}")]
+#[get("/vmcps/{vmcp_id}", guard = "not_import")]
 pub async fn get_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -82,7 +88,7 @@ pub async fn create_vmcp(
 /// omitted `mcp_servers` empty, an omitted `active_config` `{}`.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     request_body = VmcpInput,
     responses(
         (status = 200, description = "The updated vMCP", body = Vmcp),
@@ -93,7 +99,7 @@ pub async fn create_vmcp(
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-#[put("/vmcps/{vmcp_id}")]
+#[put("/vmcps/{vmcp_id}", guard = "not_import")]
 pub async fn update_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -113,7 +119,7 @@ pub async fn update_vmcp(
 /// Its servers stay registered.
 #[utoipa::path(
     tag = TAG,
-    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)")),
+    params(("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The vMCP was deleted", body = MessageBody),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -121,7 +127,7 @@ pub async fn update_vmcp(
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-#[delete("/vmcps/{vmcp_id}")]
+#[delete("/vmcps/{vmcp_id}", guard = "not_import")]
 pub async fn delete_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -167,7 +173,7 @@ pub async fn import_vmcp(
 #[utoipa::path(
     tag = TAG,
     params(
-        ("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)"),
+        ("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...)", pattern = "^vmcp_[A-Za-z0-9_-]{1,64}$"),
         ExportQuery,
     ),
     responses(

@@ -231,3 +231,28 @@ async fn racing_writes_answer_404_or_409_and_one_delete_wins() {
         app.stop().await;
     }
 }
+
+#[actix_web::test]
+async fn other_methods_on_the_import_path_are_405() {
+    let app = TestApp::start(vmcp_store::testing::TestDatabase::sqlite()).await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        let r = app
+            .raw(
+                method.clone(),
+                "/api/vmcps/import",
+                Some("application/json"),
+                Some(br#"{"name": "x", "mcp_servers": [{"name": "fs"}]}"#.to_vec()),
+            )
+            .await;
+        assert_error(&r, StatusCode::METHOD_NOT_ALLOWED, "use POST");
+        assert_eq!(r.headers["allow"], "POST", "{method}");
+    }
+    // An id that is not an id is still a 400 naming it.
+    let r = app.get("/api/vmcps/not-an-id").await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "not a valid vMCP id");
+    app.stop().await;
+}
