@@ -47,7 +47,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                 "--exclude-checks",
                 "not_a_server_error,positive_data_acceptance,ensure_resource_availability",
             ])
-            .args(["--seed", SEED, "--max-examples", "50", "--workers", "2"])
+            .args(["--seed", SEED, "--max-examples", "50", "--workers", "1"])
             .args(["--max-time", &seconds.to_string()])
             .args(["--request-timeout", "20", "--no-color"])
             .stderr(std::process::Stdio::inherit())

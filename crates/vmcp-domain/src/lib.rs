@@ -10,6 +10,7 @@ pub mod logs;
 pub mod ops;
 pub mod secrets;
 pub mod server;
+pub mod text;
 pub mod time;
 pub mod vmcp;
 

@@ -167,9 +167,10 @@ impl StatsQuery {
         Ok(StatsFilter {
             start,
             end,
-            vmcp_id: self.vmcp_id.clone(),
-            client_id: self.client_id.clone(),
-            method: self.method.clone(),
+            // Stored as the log writer stores them (see `text::storable`), so that they match.
+            vmcp_id: self.vmcp_id.clone().map(crate::text::into_storable),
+            client_id: self.client_id.clone().map(crate::text::into_storable),
+            method: self.method.clone().map(crate::text::into_storable),
             page,
             page_size,
         })
@@ -215,8 +216,8 @@ pub struct StatsResponse {
 }
 
 /// A copy of a configuration with its secrets masked (see `crate::secrets`), at any depth.
-pub fn redact(config: &Map<String, Value>) -> Value {
-    Value::Object(crate::secrets::mask_config(config))
+pub fn redact(config: &Map<String, Value>, secret_keys: &[String]) -> Value {
+    Value::Object(crate::secrets::mask_config(config, secret_keys))
 }
 
 /// A result for the log from one serialization: every secret of `secrets` masked, then as it

@@ -2,9 +2,17 @@
 //! values that look secret are shown as `SECRET_MASK`, and a document that sends the mask back
 //! means "keep the stored value".
 //!
-//! What looks secret: a name containing `key`, `token`, `secret`, `password`, `passwd`, `pwd`,
-//! `credential`, `auth`, `cookie`, `session` or `private` (any case), or a value that carries
-//! credentials itself (`Bearer ...`, `Basic ...`, a URL with a password).
+//! What looks secret:
+//! - a name containing `key`, `token`, `secret`, `password`, `passwd`, `passphrase`, `pwd`,
+//!   `credential`, `auth`, `cookie`, `session` or `private` (any case), or whose last word (words
+//!   split at `_`, `-`, `.`, digits and camelCase) is `pass`, `pgpass`, `pat`, `pw`, `access` or
+//!   `jwt`: `PGPASS`, `DB_PASS`, `GITHUB_PAT`, `githubPat`, `ACCESS` are secret; `PATH`,
+//!   `passthrough`, `BYPASS_CACHE`, `compat`, `ACCESS_LOG`, `JWT_ISSUER` are not;
+//! - a value that carries a credential itself: `Bearer ...`, `Basic ...`, a URL with a password,
+//!   or a token of a well-known shape anywhere in it (GitHub `ghp_`/`gho_`/`ghu_`/`ghs_`/`ghr_`
+//!   and `github_pat_`, OpenAI and Anthropic `sk-`, Slack `xox?-`, AWS `AKIA`/`ASIA`, GitLab
+//!   `glpat-`, and JWTs: three base64url segments, the first starting `eyJ`);
+//! - a name listed in the server's or vMCP's `secret_keys`, for what no rule can guess.
 
 use std::collections::BTreeMap;
 
@@ -15,12 +23,14 @@ use crate::ValidationError;
 /// What a hidden value is shown as.
 pub const SECRET_MASK: &str = "********";
 
+/// Names containing one of these are secret.
 const SECRET_WORDS: &[&str] = &[
     "key",
     "token",
     "secret",
     "password",
     "passwd",
+    "passphrase",
     "pwd",
     "credential",
     "auth",
@@ -29,10 +39,99 @@ const SECRET_WORDS: &[&str] = &[
     "private",
 ];
 
+/// Names whose last word is one of these are secret (as substrings they would catch `path`,
+/// `compass`, `passthrough`; as any word, `ACCESS_LOG` or `JWT_ISSUER`).
+const SECRET_LAST_WORDS: &[&str] = &["pass", "pgpass", "pat", "pw", "access", "jwt"];
+
+/// The words of a name: split at anything but letters, and where lower case turns upper
+/// (`githubPat` -> `github`, `pat`).
+fn words(name: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if !c.is_alphabetic() {
+            if !current.is_empty() {
+                out.push(std::mem::take(&mut current));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !current.is_empty() {
+            out.push(std::mem::take(&mut current));
+        }
+        prev_lower = c.is_lowercase();
+        current.extend(c.to_lowercase());
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
 /// Whether a variable, header or configuration key names a secret.
 pub fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     SECRET_WORDS.iter().any(|w| n.contains(w))
+        || words(name)
+            .last()
+            .is_some_and(|w| SECRET_LAST_WORDS.contains(&w.as_str()))
+}
+
+/// Whether `name` is secret by the rules or by a `secret_keys` list (any case).
+pub fn secret_key(name: &str, extra: &[String]) -> bool {
+    secret_name(name) || extra.iter().any(|k| k.eq_ignore_ascii_case(name))
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || c == '-'
+}
+
+/// Whether `word` (a run of `[A-Za-z0-9_.-]`) has the shape of a well-known token.
+fn token_shaped(word: &str) -> bool {
+    // (prefix, shortest rest) of tokens whose rest is `[A-Za-z0-9_-]`.
+    const PREFIXED: &[(&str, usize)] = &[
+        ("ghp_", 30),
+        ("gho_", 30),
+        ("ghu_", 30),
+        ("ghs_", 30),
+        ("ghr_", 30),
+        ("github_pat_", 30),
+        ("sk-ant-", 20),
+        ("sk-", 20),
+        ("xoxb-", 10),
+        ("xoxp-", 10),
+        ("xoxa-", 10),
+        ("xoxr-", 10),
+        ("xoxs-", 10),
+        ("xoxe-", 10),
+        ("glpat-", 20),
+    ];
+    for (prefix, min) in PREFIXED {
+        if let Some(rest) = word.strip_prefix(prefix)
+            && rest.len() >= *min
+            && rest.chars().all(is_token_char)
+        {
+            return true;
+        }
+    }
+    // AWS access key ids.
+    if (word.starts_with("AKIA") || word.starts_with("ASIA"))
+        && word.len() == 20
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+    {
+        return true;
+    }
+    // JWT: header.payload.signature, base64url, the header a JSON object (`{"` is `eyJ`).
+    let parts: Vec<&str> = word.split('.').collect();
+    parts.len() == 3
+        && parts[0].starts_with("eyJ")
+        && parts[0].len() >= 10
+        && parts[1].len() >= 10
+        && parts[2].len() >= 10
+        && parts.iter().all(|p| p.chars().all(is_token_char))
 }
 
 /// Whether a value carries a credential whatever its name.
@@ -45,22 +144,25 @@ pub fn secret_value(value: &str) -> bool {
     // scheme://user:password@host
     if let Some((_, rest)) = v.split_once("://") {
         let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            return userinfo.contains(':');
+        if let Some((userinfo, _)) = authority.rsplit_once('@')
+            && userinfo.contains(':')
+        {
+            return true;
         }
     }
-    false
+    v.split(|c: char| !(is_token_char(c) || c == '.'))
+        .any(token_shaped)
 }
 
-fn hidden(name: &str, value: &str) -> bool {
-    !value.is_empty() && (secret_name(name) || secret_value(value))
+fn hidden(name: &str, value: &str, extra: &[String]) -> bool {
+    !value.is_empty() && (secret_key(name, extra) || secret_value(value))
 }
 
-/// `map` with its secret values masked.
-pub fn mask_strings(map: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+/// `map` with its secret values masked (`extra`: names to treat as secret).
+pub fn mask_strings(map: &BTreeMap<String, String>, extra: &[String]) -> BTreeMap<String, String> {
     map.iter()
         .map(|(k, v)| {
-            let v = if hidden(k, v) {
+            let v = if hidden(k, v, extra) {
                 SECRET_MASK.to_string()
             } else {
                 v.clone()
@@ -101,16 +203,20 @@ fn masked_without_value(field: &str) -> ValidationError {
 }
 
 /// A configuration object with the values of secret-looking keys (and credential-carrying
-/// strings) masked, at any depth.
-pub fn mask_config(config: &Map<String, Value>) -> Map<String, Value> {
-    fn walk(key: &str, v: &Value) -> Value {
+/// strings) masked, at any depth. `extra`: key names to treat as secret (`secret_keys`).
+pub fn mask_config(config: &Map<String, Value>, extra: &[String]) -> Map<String, Value> {
+    fn walk(key: &str, v: &Value, extra: &[String]) -> Value {
         match v {
-            Value::Object(m) => {
-                Value::Object(m.iter().map(|(k, v)| (k.clone(), walk(k, v))).collect())
+            Value::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), walk(k, v, extra)))
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Value::Array(items.iter().map(|v| walk(key, v, extra)).collect())
             }
-            Value::Array(items) => Value::Array(items.iter().map(|v| walk(key, v)).collect()),
-            Value::String(s) if hidden(key, s) => Value::String(SECRET_MASK.into()),
-            Value::Bool(_) | Value::Number(_) if secret_name(key) => {
+            Value::String(s) if hidden(key, s, extra) => Value::String(SECRET_MASK.into()),
+            Value::Bool(_) | Value::Number(_) if secret_key(key, extra) => {
                 Value::String(SECRET_MASK.into())
             }
             other => other.clone(),
@@ -118,7 +224,7 @@ pub fn mask_config(config: &Map<String, Value>) -> Map<String, Value> {
     }
     config
         .iter()
-        .map(|(k, v)| (k.clone(), walk(k, v)))
+        .map(|(k, v)| (k.clone(), walk(k, v, extra)))
         .collect()
 }
 
@@ -172,19 +278,19 @@ pub const MIN_SCRUBBED_LEN: usize = 6;
 
 /// The secret string values of a configuration (those `mask_config` hides), long enough to be
 /// searched for in text.
-pub fn config_secret_values(config: &Map<String, Value>) -> Vec<String> {
-    fn walk(key: &str, v: &Value, out: &mut Vec<String>) {
+pub fn config_secret_values(config: &Map<String, Value>, extra: &[String]) -> Vec<String> {
+    fn walk(key: &str, v: &Value, extra: &[String], out: &mut Vec<String>) {
         match v {
-            Value::Object(m) => m.iter().for_each(|(k, v)| walk(k, v, out)),
-            Value::Array(items) => items.iter().for_each(|v| walk(key, v, out)),
-            Value::String(s) if hidden(key, s) && s.len() >= MIN_SCRUBBED_LEN => {
+            Value::Object(m) => m.iter().for_each(|(k, v)| walk(k, v, extra, out)),
+            Value::Array(items) => items.iter().for_each(|v| walk(key, v, extra, out)),
+            Value::String(s) if hidden(key, s, extra) && s.len() >= MIN_SCRUBBED_LEN => {
                 out.push(s.clone())
             }
             _ => {}
         }
     }
     let mut out = Vec::new();
-    config.iter().for_each(|(k, v)| walk(k, v, &mut out));
+    config.iter().for_each(|(k, v)| walk(k, v, extra, &mut out));
     out
 }
 
@@ -232,8 +338,8 @@ impl crate::ServerConfig {
     /// This config with its secret `env` and `headers` values masked.
     pub fn masked(&self) -> Self {
         let mut c = self.clone();
-        c.env = mask_strings(&self.env);
-        c.headers = mask_strings(&self.headers);
+        c.env = mask_strings(&self.env, &self.secret_keys);
+        c.headers = mask_strings(&self.headers, &self.secret_keys);
         c
     }
 
@@ -242,7 +348,7 @@ impl crate::ServerConfig {
         self.env
             .iter()
             .chain(self.headers.iter())
-            .filter(|(k, v)| hidden(k, v))
+            .filter(|(k, v)| hidden(k, v, &self.secret_keys))
             .flat_map(|(_, v)| {
                 // An `Authorization: Bearer X` header: X alone may show up too.
                 let bare = v
@@ -294,7 +400,7 @@ impl crate::McpServer {
 impl crate::Vmcp {
     /// This vMCP as the API shows it: secrets in `active_config` masked.
     pub fn masked(mut self) -> Self {
-        self.active_config = mask_config(&self.active_config);
+        self.active_config = mask_config(&self.active_config, &self.secret_keys);
         self
     }
 }
@@ -302,7 +408,7 @@ impl crate::Vmcp {
 impl crate::VmcpExport {
     /// This export with every secret masked (its servers' and its `active_config`'s).
     pub fn masked(mut self) -> Self {
-        self.active_config = mask_config(&self.active_config);
+        self.active_config = mask_config(&self.active_config, &self.secret_keys);
         for s in &mut self.mcp_servers {
             s.config = s.config.masked();
         }
@@ -332,9 +438,48 @@ mod tests {
         ] {
             assert!(secret_name(n), "{n}");
         }
-        for n in ["LOG_LEVEL", "PATH", "Accept", "region", "url"] {
+        for n in [
+            "PGPASS",
+            "PGPASSWORD",
+            "DB_PASS",
+            "GITHUB_PAT",
+            "githubPat",
+            "ACCESS",
+            "ACCESS_KEY",
+            "CREDENTIAL",
+            "CREDENTIALS",
+            "PRIVATE_KEY",
+            "SESSION",
+            "COOKIE",
+            "JWT",
+            "smtp-pw",
+            "GPG_PASSPHRASE",
+        ] {
+            assert!(secret_name(n), "{n}");
+        }
+        for n in [
+            "LOG_LEVEL",
+            "PATH",
+            "Accept",
+            "region",
+            "url",
+            "path",
+            "passthrough",
+            "PASSTHROUGH_MODE",
+            "BYPASS_CACHE",
+            "compass",
+            "compat",
+            "PATTERN",
+            "PGPASSFILE",
+            "ACCESS_LOG",
+            "PASS_THROUGH",
+            "JWT_ISSUER",
+            "GITHUB_PAT_FILE",
+        ] {
             assert!(!secret_name(n), "{n}");
         }
+        assert!(secret_key("SERVICE_ID", &["service_id".to_string()]));
+        assert!(!secret_key("SERVICE_ID", &[]));
         for v in [
             "Bearer abc",
             "basic Zm9vOmJhcg==",
@@ -344,7 +489,26 @@ mod tests {
             assert!(secret_value(v), "{v}");
         }
         for v in [
+            "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+            "token ghs_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+            "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz",
+            "sk-proj-AbCdEfGhIjKlMnOpQrStUvWx",
+            "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx",
+            "xoxb-1234567890-abcdefghij",
+            "AKIAIOSFODNN7EXAMPLE",
+            "glpat-AbCdEfGhIjKlMnOpQrSt",
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+            "https://api.example.com/?token=ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789",
+        ] {
+            assert!(secret_value(v), "{v}");
+        }
+        for v in [
             "debug",
+            "sk-learn",
+            "ghp_short",
+            "AKIA is an AWS prefix",
+            "eyJ.a.b",
+            "version.1.2",
             "https://example.com/mcp",
             "https://user@host/x",
             "mailto:a@b",
@@ -365,7 +529,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let masked = mask_strings(&stored);
+        let masked = mask_strings(&stored, &[]);
         assert_eq!(masked["API_KEY"], SECRET_MASK);
         assert_eq!(masked["DATABASE_URL"], SECRET_MASK);
         assert_eq!(masked["LOG_LEVEL"], "debug");
@@ -389,7 +553,7 @@ mod tests {
             json!({"api_key": "k1-long-secret", "pin": "abc", "region": "eu",
                                 "nested": {"token": "tok-123456"}, "short_key": "abc"}),
         );
-        let secrets = config_secret_values(&config);
+        let secrets = config_secret_values(&config, &[]);
         assert_eq!(secrets, ["k1-long-secret", "tok-123456"]);
         let v = json!({"content": [{"type": "text", "text": "key=k1-long-secret tok-123456 eu"}]});
         assert_eq!(
@@ -402,6 +566,13 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(server.secret_values(), ["Bearer abcdef123", "abcdef123"]);
+        let server = crate::ServerConfig {
+            env: [("SERVICE_ID".to_string(), "id-that-is-secret".to_string())].into(),
+            secret_keys: vec!["service_id".into()],
+            ..Default::default()
+        };
+        assert_eq!(server.secret_values(), ["id-that-is-secret"]);
+        assert_eq!(server.masked().env["SERVICE_ID"], SECRET_MASK);
     }
 
     #[test]
@@ -412,7 +583,7 @@ mod tests {
             "tokens": ["t1", "t2"], "auth": {"user": "me"}, "pin_code": null,
             "secret_number": 42
         }));
-        let masked = mask_config(&stored);
+        let masked = mask_config(&stored, &[]);
         assert_eq!(
             Value::Object(masked.clone()),
             json!({

@@ -87,6 +87,7 @@ pub struct ServerConfig {
     /// Longest wait for one request to this server, in seconds (default 60). The connection
     /// handshake has the same limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0, maximum = 86400)]
     pub timeout_seconds: Option<f64>,
     /// How the connection starts (default `initialize`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -94,7 +95,14 @@ pub struct ServerConfig {
     /// Most requests (tools/call, resources/read, prompts/get) in flight to this server at once
     /// (default 64, at most 10000); more wait their turn, up to `timeout_seconds`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 10000)]
     pub max_concurrent_calls: Option<u32>,
+    /// Names of `env` variables and `headers` (any case) whose values are secret although their
+    /// names do not say so (names with `key`, `token`, `secret`, `password`, ... and values such
+    /// as `Bearer ...` or `ghp_...` are secret anyway): masked in answers and scrubbed from logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(example = json!(["SERVICE_ID"]))]
+    pub secret_keys: Vec<String>,
 }
 
 /// In-flight requests to one server when its config sets no `max_concurrent_calls`.
@@ -251,6 +259,7 @@ impl ServerConfig {
                 }
             }
         }
+        validate_secret_keys(&self.secret_keys, "config.secret_keys")?;
         if let Some(t) = self.timeout_seconds
             && !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
         {
@@ -269,6 +278,29 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// Most names in a `secret_keys` list.
+pub const MAX_SECRET_KEYS: usize = 100;
+
+/// Checks a `secret_keys` list: at most 100 names, each 1 to 128 characters without control
+/// characters.
+pub fn validate_secret_keys(keys: &[String], field: &str) -> Result<(), ValidationError> {
+    if keys.len() > MAX_SECRET_KEYS {
+        return Err(ValidationError::new(
+            field,
+            format!("lists {} names; at most {MAX_SECRET_KEYS}", keys.len()),
+        ));
+    }
+    for (i, k) in keys.iter().enumerate() {
+        if k.is_empty() || k.chars().count() > 128 || k.chars().any(char::is_control) {
+            return Err(ValidationError::new(
+                format!("{field}[{i}]"),
+                "must be a name of 1 to 128 characters without control characters",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn is_header_name_byte(b: u8) -> bool {
@@ -306,8 +338,11 @@ pub fn validate_server_name(name: &str) -> Result<(), ValidationError> {
 }))]
 pub struct McpServerInput {
     /// Unique name, 1 to 64 of `[A-Za-z0-9_-]`; tools are exposed as `{name}.{tool}`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
+    /// At most 2000 characters; tabs and line breaks, no other control characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     pub transport_type: TransportType,
     pub config: ServerConfig,
@@ -322,13 +357,14 @@ impl McpServerInput {
 }
 
 pub(crate) fn validate_description(d: Option<&str>) -> Result<(), ValidationError> {
-    if d.is_some_and(|d| d.chars().count() > 2000) {
+    let Some(d) = d else { return Ok(()) };
+    if d.chars().count() > 2000 {
         return Err(ValidationError::new(
             "description",
             "is too long: at most 2000 characters",
         ));
     }
-    Ok(())
+    crate::text::check_text("description", d)
 }
 
 /// Connection state of an MCP server.

@@ -12,8 +12,9 @@ use crate::{
 /// Longest vMCP name, in characters.
 pub const MAX_VMCP_NAME_CHARS: usize = 100;
 
-/// Checks a vMCP name: 1 to 100 characters, no surrounding whitespace, no control characters, no
-/// `/` (names appear in URLs), and not shaped like a generated vMCP id (`vmcp_` + 16 hex digits),
+/// Checks a vMCP name: 1 to 100 characters, no surrounding whitespace, no control,
+/// bidirectional or invisible characters (`text::check_name`), no `/` (names appear in URLs), and
+/// not shaped like a generated vMCP id (`vmcp_` + 16 hex digits),
 /// so that a client can address a vMCP by id or by name without ambiguity.
 pub fn validate_vmcp_name(name: &str) -> Result<(), ValidationError> {
     let problem = if name.trim().is_empty() {
@@ -24,8 +25,10 @@ pub fn validate_vmcp_name(name: &str) -> Result<(), ValidationError> {
         ))
     } else if name.trim() != name {
         Some("must not start or end with whitespace".to_string())
-    } else if name.chars().any(|c| c.is_control() || c == '/') {
-        Some("must not contain '/' or control characters".to_string())
+    } else if name.contains('/') {
+        Some("must not contain '/'".to_string())
+    } else if let Err(e) = crate::text::check_name("name", name) {
+        Some(e.message)
     } else if name
         .strip_prefix("vmcp_")
         .is_some_and(|rest| rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -53,6 +56,7 @@ pub struct Naming {
     /// Between the server's name and the tool's: 1 to 3 of `.`, `_`, `-` (default `.`; use `_`
     /// or `__` for clients that only accept `^[a-zA-Z0-9_-]{1,64}$`).
     #[serde(default = "dot")]
+    #[schema(pattern = "^[._-]{1,3}$")]
     pub separator: String,
 }
 
@@ -108,6 +112,7 @@ pub struct ToolCustomization {
     pub hidden: bool,
     /// Expose the tool under this name instead (1 to 128 of `[A-Za-z0-9_.-]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,128}$")]
     pub name: Option<String>,
     /// Replace the tool's description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,7 +142,10 @@ pub fn validate_tools(
                 "keys are server.tool: the server's name, a dot, the tool's own name",
             ));
         };
-        if crate::server::validate_server_name(server).is_err() || tool.is_empty() {
+        if crate::server::validate_server_name(server).is_err()
+            || tool.is_empty()
+            || tool.chars().any(char::is_control)
+        {
             return Err(ValidationError::new(
                 field,
                 "keys are server.tool: the server's name, a dot, the tool's own name",
@@ -162,6 +170,9 @@ pub fn validate_tools(
                 ));
             }
         }
+        if let Some(d) = &c.description {
+            crate::text::check_text(&format!("{field}.description"), d)?;
+        }
         if let Some(k) = c.fixed.keys().find(|k| c.defaults.contains_key(*k)) {
             return Err(ValidationError::new(
                 format!("{field}.defaults.{k}"),
@@ -175,6 +186,7 @@ pub fn validate_tools(
 /// One member of a vMCP, as written in a create or update body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VmcpServerInput {
+    #[schema(pattern = "^server_[A-Za-z0-9_-]{1,64}$")]
     pub server_id: String,
     /// Smaller is higher priority. Omitted: the entry's 1-based position in the list.
     #[serde(default)]
@@ -192,8 +204,12 @@ pub struct VmcpServerInput {
     "active_config": {"api_key": "value"}
 }))]
 pub struct VmcpInput {
+    /// 1 to 100 characters (see `docs/api.md` for the characters refused).
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// At most 2000 characters; tabs and line breaks, no other control characters.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     pub mcp_servers: Vec<VmcpServerInput>,
@@ -212,6 +228,10 @@ pub struct VmcpInput {
     /// arguments are substituted for every caller.
     #[serde(default)]
     pub mcp_substitution: Option<bool>,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default)]
+    pub secret_keys: Option<Vec<String>>,
 }
 
 /// A vMCP member after defaults are applied.
@@ -226,6 +246,9 @@ impl VmcpInput {
     pub fn validate(&self) -> Result<Vec<Membership>, ValidationError> {
         validate_vmcp_name(&self.name)?;
         validate_description(self.description.as_deref())?;
+        if let Some(k) = &self.secret_keys {
+            crate::server::validate_secret_keys(k, "secret_keys")?;
+        }
         if let Some(n) = &self.naming {
             n.validate()?;
         }
@@ -287,6 +310,10 @@ pub struct Vmcp {
     pub tools: std::collections::BTreeMap<String, ToolCustomization>,
     /// Whether MCP clients' arguments go through variable substitution.
     pub mcp_substitution: bool,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default)]
+    pub secret_keys: Vec<String>,
     /// Problems found on save that do not stop it, e.g. a customized tool that no server of
     /// the vMCP offers (it is kept, and applies when the tool appears).
     #[serde(default)]
@@ -307,6 +334,7 @@ pub const EXPORT_VERSION: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct VmcpExport {
     /// Format version of this document (currently 1).
+    #[schema(minimum = 1, maximum = 1)]
     pub vmcp_export_version: u32,
     pub name: String,
     pub description: String,
@@ -319,6 +347,10 @@ pub struct VmcpExport {
     pub tools: std::collections::BTreeMap<String, ToolCustomization>,
     #[serde(default)]
     pub mcp_substitution: bool,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_keys: Vec<String>,
 }
 
 /// A server definition inside an export document.
@@ -351,9 +383,12 @@ pub struct ExportedServer {
 pub struct VmcpImport {
     /// Format version when the body is an export document; absent for the plain create shape.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1)]
     pub vmcp_export_version: Option<u32>,
+    #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     #[serde(default)]
+    #[schema(max_length = 2000)]
     pub description: Option<String>,
     #[serde(default)]
     pub mcp_servers: Vec<ImportServerEntry>,
@@ -366,6 +401,10 @@ pub struct VmcpImport {
     pub tools: Option<std::collections::BTreeMap<String, ToolCustomization>>,
     #[serde(default)]
     pub mcp_substitution: Option<bool>,
+    /// Keys of `active_config` (at any depth, any case) whose values are secret although their
+    /// names do not say so: masked in answers and exports, scrubbed from logs.
+    #[serde(default)]
+    pub secret_keys: Option<Vec<String>>,
 }
 
 /// One member of an imported vMCP (see `VmcpImport`).
@@ -415,6 +454,9 @@ impl VmcpImport {
         }
         validate_vmcp_name(&self.name)?;
         validate_description(self.description.as_deref())?;
+        if let Some(k) = &self.secret_keys {
+            crate::server::validate_secret_keys(k, "secret_keys")?;
+        }
         if let Some(n) = &self.naming {
             n.validate()?;
         }
@@ -525,7 +567,7 @@ mod tests {
             ("", "must not be empty"),
             ("  ", "must not be empty"),
             (" x", "must not start or end with whitespace"),
-            ("a/b", "must not contain '/' or control characters"),
+            ("a/b", "must not contain '/'"),
             (
                 "vmcp_0123456789abcdef",
                 "must not have the shape of a vMCP id (vmcp_ followed by 16 hex digits)",

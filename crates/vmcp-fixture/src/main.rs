@@ -3,7 +3,9 @@
 //! `vmcp-fixture stdio` serves on stdin/stdout; `vmcp-fixture http --port 0` serves streamable
 //! HTTP at `/mcp` and the legacy HTTP+SSE transport at `/sse` (messages POSTed to `/message`),
 //! and prints `listening on http://HOST:PORT` on stdout. Fault knobs: `--crash-after N`,
-//! `--garbage` (non-JSON lines on stdout before serving), `--slow-start-ms N`, `--fail-start`.
+//! `--garbage` (non-JSON lines on stdout before serving), `--slow-start-ms N`, `--fail-start`;
+//! and careless logging: `--echo-env NAME` (prints a variable on stderr), `--echo-stderr` (the
+//! `echo` tool writes its text on stderr).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -58,6 +60,13 @@ struct Args {
     /// Print an error on stderr and exit with status 2 instead of serving.
     #[arg(long)]
     fail_start: bool,
+    /// Print `NAME=value` of this environment variable on stderr at start (repeatable), as a
+    /// careless server prints its configuration.
+    #[arg(long, value_name = "NAME")]
+    echo_env: Vec<String>,
+    /// The `echo` tool also writes its text on stderr.
+    #[arg(long)]
+    echo_stderr: bool,
 }
 
 type Body = BoxBody<Bytes, Infallible>;
@@ -81,6 +90,10 @@ async fn main() {
         .with_writer(std::io::stderr)
         .with_env_filter(std::env::var("FIXTURE_LOG").unwrap_or_else(|_| "warn".into()))
         .init();
+    for name in &args.echo_env {
+        let value = std::env::var(name).unwrap_or_default();
+        eprintln!("fixture {}: {name}={value}", args.name);
+    }
     if args.fail_start {
         eprintln!("fixture {}: failing to start, as asked", args.name);
         std::process::exit(2);
@@ -92,6 +105,7 @@ async fn main() {
         name: args.name.clone(),
         extra_tools: args.tools,
         crash_after: args.crash_after,
+        echo_stderr: args.echo_stderr,
     });
     match args.mode {
         Mode::Stdio => {

@@ -25,6 +25,8 @@ pub struct Options {
     pub extra_tools: usize,
     /// Exit with status 3 when the (n+1)-th tool call arrives.
     pub crash_after: Option<u64>,
+    /// The `echo` tool also writes its text to stderr (as a careless server logs its input).
+    pub echo_stderr: bool,
 }
 
 /// State shared by every session of the process.
@@ -250,7 +252,12 @@ impl Fixture {
         };
         let arg_u64 = |k: &str| args.get(k).and_then(Value::as_u64).unwrap_or(0);
         Ok(match name {
-            "echo" => text_result(arg_str("text")),
+            "echo" => {
+                if state.options.echo_stderr {
+                    eprintln!("fixture {}: echo {}", state.options.name, arg_str("text"));
+                }
+                text_result(arg_str("text"))
+            }
             n if n.starts_with("tool_") => text_result(format!("{n}: {}", arg_str("text"))),
             "add" => {
                 let a = args.get("a").and_then(Value::as_f64).unwrap_or(0.0);
@@ -437,10 +444,14 @@ impl Fixture {
                 "_meta": {"fixture/trace": "abc123"}
             })),
             "invalid_params" => {
-                return Err(ErrorData::invalid_params(
-                    "the arguments are wrong on purpose",
-                    None,
-                ));
+                // With `text`: quoted in the message, as servers quote what they refuse.
+                let text = arg_str("text");
+                let message = if text.is_empty() {
+                    "the arguments are wrong on purpose".to_string()
+                } else {
+                    format!("the arguments are wrong on purpose: {text}")
+                };
+                return Err(ErrorData::invalid_params(message, None));
             }
             "request_header" => {
                 let name = arg_str("name");

@@ -170,8 +170,12 @@ pub struct VmcpEntry {
 impl VmcpEntry {
     pub fn new(vmcp: Vmcp) -> Self {
         Self {
-            redacted_config: vmcp_domain::logs::redact(&vmcp.active_config),
-            secrets: vmcp_domain::secrets::config_secret_values(&vmcp.active_config).into(),
+            redacted_config: vmcp_domain::logs::redact(&vmcp.active_config, &vmcp.secret_keys),
+            secrets: vmcp_domain::secrets::config_secret_values(
+                &vmcp.active_config,
+                &vmcp.secret_keys,
+            )
+            .into(),
             vmcp,
             aggregate: Mutex::new(None),
         }

@@ -48,6 +48,10 @@ pub struct Gateway {
     supervisor: Supervisor,
     /// Every vMCP's definition, by id, so that no call waits on the database.
     vmcps: RwLock<HashMap<String, Arc<VmcpEntry>>>,
+    /// Held by every management write from its database write to the update of the runtime's
+    /// copies (`vmcps`, the supervisor's slots), so that they happen in the order the database
+    /// saw: a PUT that raced a DELETE cannot put back the vMCP the DELETE forgot.
+    writes: tokio::sync::Mutex<()>,
     /// Open MCP client sessions.
     pub sessions: session::Sessions,
     /// The operation log's writer.
@@ -70,25 +74,30 @@ impl Gateway {
         for server in store.list_servers()? {
             supervisor.upsert(&server);
         }
-        for id in store.auto_connect_ids()? {
-            if let Some(slot) = supervisor.slot(&id) {
-                tracing::info!(server = %slot.name(), "reconnecting, as before the restart");
-                supervisor.start(&slot);
-            }
-        }
+        let auto_connect = store.auto_connect_ids()?;
         let vmcps = store
             .list_vmcps()?
             .into_iter()
             .map(|v| (v.vmcp_id.clone(), Arc::new(VmcpEntry::new(v))))
             .collect();
-        Ok(Arc::new(Self {
+        let gateway = Arc::new(Self {
             store,
             supervisor,
             vmcps: RwLock::new(vmcps),
+            writes: tokio::sync::Mutex::new(()),
             sessions: session::Sessions::default(),
             oplog,
             metrics: metrics::Metrics::default(),
-        }))
+        });
+        // Before any server starts: its first words on stderr are scrubbed too.
+        gateway.refresh_log_secrets();
+        for id in auto_connect {
+            if let Some(slot) = gateway.supervisor.slot(&id) {
+                tracing::info!(server = %slot.name(), "reconnecting, as before the restart");
+                gateway.supervisor.start(&slot);
+            }
+        }
+        Ok(gateway)
     }
 
     /// Keeps the runtime's copy of a vMCP (after a create, update or import).
@@ -97,13 +106,34 @@ impl Gateway {
             .write()
             .expect("vmcps lock")
             .insert(vmcp.vmcp_id.clone(), Arc::new(VmcpEntry::new(vmcp.clone())));
+        self.refresh_log_secrets();
         self.supervisor.publish(GatewayEvent::VmcpChanged {
             vmcp_id: vmcp.vmcp_id.clone(),
         });
     }
 
+    /// Tells each server's log which secret values to mask: the server's own, and those of
+    /// the vMCPs that use it (substitution can hand them to the server, which may echo them on
+    /// stderr or in its errors).
+    pub(crate) fn refresh_log_secrets(&self) {
+        let vmcps = self.vmcps.read().expect("vmcps lock");
+        for slot in self.supervisor.slots() {
+            let mut all: Vec<String> = slot.secrets().to_vec();
+            for e in vmcps.values() {
+                if e.vmcp.mcp_servers.iter().any(|m| m.server_id == slot.id) {
+                    all.extend(e.secrets.iter().cloned());
+                }
+            }
+            // Longest first: a secret that contains another is masked whole.
+            all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            all.dedup();
+            slot.log().set_secrets(all.into());
+        }
+    }
+
     pub(crate) fn forget_vmcp(&self, id: &str) {
         self.vmcps.write().expect("vmcps lock").remove(id);
+        self.refresh_log_secrets();
         self.supervisor.publish(GatewayEvent::VmcpChanged {
             vmcp_id: id.to_string(),
         });

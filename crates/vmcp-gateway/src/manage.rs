@@ -48,10 +48,12 @@ impl Gateway {
     }
 
     pub async fn create_server(&self, mut input: McpServerInput) -> Result<McpServer> {
+        let _turn = self.writes.lock().await;
         input.config.restore_masked(None, "config")?;
         input.validate()?;
         let server = self.db(move |s| s.create_server(&input)).await?;
         self.supervisor.upsert(&server);
+        self.refresh_log_secrets();
         Ok(self.with_live_state(server))
     }
 
@@ -59,6 +61,7 @@ impl Gateway {
     /// reconnected with the new definition.
     /// Secret values sent back as the mask keep their stored value.
     pub async fn update_server(&self, id: &str, mut input: McpServerInput) -> Result<McpServer> {
+        let _turn = self.writes.lock().await;
         check_id(ids::SERVER_PREFIX, "MCP server", id)?;
         if input.config.has_mask() {
             let key = id.to_string();
@@ -71,11 +74,13 @@ impl Gateway {
         let id = id.to_string();
         let server = self.db(move |s| s.update_server(&id, &input)).await?;
         self.supervisor.upsert(&server);
+        self.refresh_log_secrets();
         Ok(self.with_live_state(server))
     }
 
     /// Deletes a server that no vMCP uses, disconnecting it first.
     pub async fn delete_server(&self, id: &str) -> Result<McpServer> {
+        let _turn = self.writes.lock().await;
         check_id(ids::SERVER_PREFIX, "MCP server", id)?;
         let id = id.to_string();
         let key = id.clone();
@@ -203,6 +208,7 @@ impl Gateway {
     }
 
     pub async fn create_vmcp(&self, mut input: VmcpInput) -> Result<Vmcp> {
+        let _turn = self.writes.lock().await;
         if let Some(config) = &mut input.active_config {
             secrets::restore_config(config, None, "active_config")?;
         }
@@ -214,6 +220,7 @@ impl Gateway {
 
     /// Secret `active_config` values sent back as the mask keep their stored value.
     pub async fn update_vmcp(&self, id: &str, mut input: VmcpInput) -> Result<Vmcp> {
+        let _turn = self.writes.lock().await;
         check_id(ids::VMCP_PREFIX, "vMCP", id)?;
         if let Some(config) = &mut input.active_config
             && secrets::config_has_mask(config)
@@ -232,6 +239,7 @@ impl Gateway {
     }
 
     pub async fn delete_vmcp(&self, id: &str) -> Result<Vmcp> {
+        let _turn = self.writes.lock().await;
         check_id(ids::VMCP_PREFIX, "vMCP", id)?;
         let id = id.to_string();
         let vmcp = self.db(move |s| s.delete_vmcp(&id)).await?;
@@ -265,12 +273,14 @@ impl Gateway {
             naming: vmcp.naming,
             tools: vmcp.tools,
             mcp_substitution: vmcp.mcp_substitution,
+            secret_keys: vmcp.secret_keys,
         })
     }
 
     /// Masked secrets in the document (from an export without `include_secrets`) are taken
     /// from the existing server of the same name; with none, the import is refused.
     pub async fn import_vmcp(&self, mut doc: VmcpImport) -> Result<Vmcp> {
+        let _turn = self.writes.lock().await;
         if let Some(config) = &mut doc.active_config {
             secrets::restore_config(config, None, "active_config")?;
         }

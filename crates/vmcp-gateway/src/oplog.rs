@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::broadcast;
 use vmcp_domain::LogEntry;
-use vmcp_store::{NewLog, Store};
+use vmcp_store::{NewLog, Store, StoreError};
 
 use crate::GatewayEvent;
 
@@ -151,25 +151,7 @@ fn write_loop(store: Store, rx: Receiver<LogEntry>, counters: Arc<Counters>, opt
         }
         if !batch.is_empty() {
             let n = batch.len();
-            let mut attempt = 0;
-            loop {
-                match store.insert_logs(&batch) {
-                    Ok(_) => {
-                        counters.written.fetch_add(n as u64, Ordering::Relaxed);
-                        break;
-                    }
-                    Err(e) if attempt < 3 && !closed => {
-                        attempt += 1;
-                        tracing::warn!(error = %e, rows = n, attempt, "writing the operation log failed; retrying");
-                        std::thread::sleep(Duration::from_millis(200 * attempt));
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, rows = n, "writing the operation log failed: rows dropped");
-                        counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                        break;
-                    }
-                }
-            }
+            write_batch(&store, &batch, closed, &counters);
             counters.queued.fetch_sub(n, Ordering::Relaxed);
             batch.clear();
         }
@@ -189,6 +171,74 @@ fn write_loop(store: Store, rx: Receiver<LogEntry>, counters: Arc<Counters>, opt
                 Ok(n) => tracing::info!(rows = n, "pruned old operation log rows"),
                 Err(e) => tracing::warn!(error = %e, "pruning the operation log failed"),
             }
+        }
+    }
+}
+
+/// Writes a batch. When the database is unavailable the batch is retried a few times, then
+/// dropped. When the database refuses the rows themselves, the batch is split in halves until
+/// each row that still fails stands alone: that row is dropped (counted and logged with its id),
+/// every other row is written. A lone row refused as a duplicate is already stored (an attempt
+/// whose answer was lost wrote it): it counts as written, not dropped.
+fn write_batch(store: &Store, rows: &[NewLog], closed: bool, counters: &Counters) {
+    let n = rows.len();
+    let mut attempt = 0;
+    loop {
+        match store.insert_logs(rows) {
+            Ok(_) => {
+                counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            }
+            Err(e @ StoreError::Unavailable(_)) if attempt < 3 && !closed => {
+                attempt += 1;
+                tracing::warn!(error = %e, rows = n, attempt, "writing the operation log failed; retrying");
+                std::thread::sleep(Duration::from_millis(200 * attempt));
+            }
+            Err(e @ StoreError::Unavailable(_)) => {
+                tracing::error!(error = %e, rows = n, "writing the operation log failed: rows dropped");
+                counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => {
+                if n > 1 {
+                    tracing::warn!(error = %e, rows = n, "the database refused a batch of the operation log; splitting it to find the rows it refuses");
+                }
+                bisect(store, rows, e, counters);
+                return;
+            }
+        }
+    }
+}
+
+/// Writes `rows`, which failed together with `error`, by halves.
+fn bisect(store: &Store, rows: &[NewLog], error: StoreError, counters: &Counters) {
+    if rows.len() == 1 {
+        if error.is_unique_violation() {
+            // Log ids are random: this row is the one stored by an earlier attempt whose answer
+            // was lost (a connection cut after the commit).
+            tracing::debug!(log_id = %rows[0].id, "operation log row already written");
+            counters.written.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        tracing::error!(error = %error, log_id = %rows[0].id, "the database refused an operation log row: row dropped");
+        counters.dropped.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    let (left, right) = rows.split_at(rows.len() / 2);
+    for half in [left, right] {
+        match store.insert_logs(half) {
+            Ok(_) => {
+                counters
+                    .written
+                    .fetch_add(half.len() as u64, Ordering::Relaxed);
+            }
+            Err(e @ StoreError::Unavailable(_)) => {
+                tracing::error!(error = %e, rows = half.len(), "writing the operation log failed: rows dropped");
+                counters
+                    .dropped
+                    .fetch_add(half.len() as u64, Ordering::Relaxed);
+            }
+            Err(e) => bisect(store, half, e, counters),
         }
     }
 }

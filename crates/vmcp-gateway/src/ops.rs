@@ -182,21 +182,41 @@ impl Gateway {
         self.finish(rec, &Ok::<_, GatewayError>(json!({"items": items})));
     }
 
-    /// Writes an operation's row (through the operation log's queue: never waits).
-    fn finish<T: serde::Serialize>(&self, mut rec: Record, result: &Result<T>) {
-        // Secrets of the vMCP and of the server never reach the log, even when an upstream
-        // echoes them or a caller types one in.
+    /// The secret values of an operation's vMCP and server.
+    fn secrets_of(&self, rec: &Record) -> Vec<String> {
         let server_secrets = rec
             .server_id
             .as_deref()
             .and_then(|id| self.supervisor.slot(id))
             .map(|slot| slot.secrets());
-        let secrets: Vec<&str> = rec
-            .secrets
+        rec.secrets
             .iter()
             .chain(server_secrets.iter().flat_map(|s| s.iter()))
-            .map(String::as_str)
-            .collect();
+            .cloned()
+            .collect()
+    }
+
+    /// Writes the row of an operation that reached an upstream, and returns its result with the
+    /// secrets masked in an error (an upstream's message may quote what it was sent).
+    fn finish_upstream<T: serde::Serialize>(&self, rec: Record, result: Result<T>) -> Result<T> {
+        let secrets = self.secrets_of(&rec);
+        self.finish(rec, &result);
+        result.map_err(|mut e| {
+            if let Some(clean) = vmcp_domain::secrets::scrub(&e.detail, &secrets) {
+                e.detail = clean;
+            }
+            if let Some(clean) = vmcp_domain::secrets::scrub(&e.error, &secrets) {
+                e.error = clean;
+            }
+            e
+        })
+    }
+
+    /// Writes an operation's row (through the operation log's queue: never waits).
+    fn finish<T: serde::Serialize>(&self, mut rec: Record, result: &Result<T>) {
+        // Secrets of the vMCP and of the server never reach the log, even when an upstream
+        // echoes them or a caller types one in.
+        let secrets = self.secrets_of(&rec);
         let (result, truncated, success, error) = match result {
             Ok(v) => match serde_json::to_value(v) {
                 Ok(v) => {
@@ -277,8 +297,7 @@ impl Gateway {
         let result = self
             .call_tool_routed(entry, name, arguments, session, fill, &mut rec)
             .await;
-        self.finish(rec, &result);
-        result
+        self.finish_upstream(rec, result)
     }
 
     async fn call_tool_routed(
@@ -372,8 +391,7 @@ impl Gateway {
         let aggregate = entry.aggregate(&self.supervisor);
         rec.server_id = aggregate.resource_owner(uri).map(String::from);
         let result = self.read_resource_in(entry, uri).await;
-        self.finish(rec, &result);
-        result
+        self.finish_upstream(rec, result)
     }
 
     pub async fn read_resource_in(
@@ -434,8 +452,7 @@ impl Gateway {
         let result = self
             .get_prompt_routed(entry, name, arguments, fill, &mut rec)
             .await;
-        self.finish(rec, &result);
-        result
+        self.finish_upstream(rec, result)
     }
 
     async fn get_prompt_routed(

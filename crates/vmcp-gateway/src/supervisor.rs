@@ -599,6 +599,8 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
             }
             Err(e) => e.to_string(),
         };
+        // Upstream text (an error may quote the server's output or its URL): no secrets.
+        let failure = slot.log.scrub(&failure);
         tracing::warn!(server = %def.name, error = %failure, retry_in = ?backoff, "MCP server unavailable");
         slot.state.send_modify(|s| {
             s.status = ServerStatus::Error;
@@ -675,6 +677,7 @@ async fn serve(
 }
 
 fn finish(inner: &Arc<Inner>, slot: &Arc<Slot>, error: Option<String>) {
+    let error = error.map(|e| slot.log.scrub(&e));
     slot.state.send_modify(|s| {
         s.status = ServerStatus::Disconnected;
         s.live = None;

@@ -53,6 +53,13 @@ pub enum StoreError {
     Database(DieselError),
 }
 
+impl StoreError {
+    /// Whether a unique constraint refused the write (for a log row: its id is stored already).
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, StoreError::Database(e) if is_unique_violation(e))
+    }
+}
+
 fn describe_vmcps(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| format!("{n:?}")).collect();
     if names.len() == 1 {
@@ -65,12 +72,27 @@ fn describe_vmcps(names: &[String]) -> String {
 impl From<DieselError> for StoreError {
     fn from(e: DieselError) -> Self {
         match &e {
-            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                StoreError::Unavailable(info.message().to_string())
+            DieselError::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                info,
+            ) => StoreError::Unavailable(info.message().to_string()),
+            // A write that refers to a row another request deleted meanwhile (the writes that
+            // can race map it more precisely).
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => {
+                StoreError::Conflict(
+                    "a server or vMCP this write refers to was changed or deleted by another request meanwhile; nothing was changed, try again".into(),
+                )
             }
             _ => StoreError::Database(e),
         }
     }
+}
+
+pub(crate) fn is_foreign_key_violation(e: &DieselError) -> bool {
+    matches!(
+        e,
+        DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)
+    )
 }
 
 pub(crate) fn is_unique_violation(e: &DieselError) -> bool {

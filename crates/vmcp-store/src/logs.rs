@@ -10,6 +10,7 @@ use diesel::dsl::{count, count_star, sql};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable, Text, Timestamp};
 use serde_json::Value;
+use vmcp_domain::text::storable;
 use vmcp_domain::{LogEntry, StatsFilter};
 
 use crate::schema::operation_log_days as od;
@@ -39,25 +40,30 @@ pub struct NewLog {
 }
 
 impl NewLog {
+    /// The row of an entry. Text that a database cannot store (NUL, which Postgres refuses) is
+    /// replaced as `vmcp_domain::text::storable` says, on both backends; JSON columns need no
+    /// care (serde_json writes a NUL as the escape `\u0000`).
     pub fn from_entry(e: &LogEntry) -> Self {
-        let text = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+        let json = |v: &Option<Value>| v.as_ref().map(Value::to_string);
+        let text = |s: &str| storable(s).into_owned();
+        let opt = |s: &Option<String>| s.as_deref().map(text);
         Self {
-            id: e.log_id.clone(),
+            id: text(&e.log_id),
             timestamp: e.timestamp.naive_utc(),
-            client_id: e.client_id.clone(),
-            vmcp_id: e.vmcp_id.clone(),
-            method: e.method.clone(),
-            mcp_server_id: e.mcp_server_id.clone(),
-            target: e.target.clone(),
-            arguments: text(&e.arguments),
-            result: text(&e.result),
+            client_id: text(&e.client_id),
+            vmcp_id: opt(&e.vmcp_id),
+            method: text(&e.method),
+            mcp_server_id: opt(&e.mcp_server_id),
+            target: opt(&e.target),
+            arguments: json(&e.arguments),
+            result: json(&e.result),
             result_truncated: e.result_truncated,
-            active_config_snapshot: text(&e.active_config_snapshot),
+            active_config_snapshot: json(&e.active_config_snapshot),
             duration_ms: e.duration_ms,
             success: e.success,
-            error: e.error.clone(),
-            parent_log_id: e.parent_log_id.clone(),
-            source: e.source.clone(),
+            error: opt(&e.error),
+            parent_log_id: opt(&e.parent_log_id),
+            source: text(&e.source),
         }
     }
 }

@@ -7,7 +7,9 @@ use vmcp_domain::{
 };
 
 use crate::schema::{mcp_servers, vmcp_servers, vmcps};
-use crate::{DbConnection, Result, Store, StoreError, is_unique_violation};
+use crate::{
+    DbConnection, Result, Store, StoreError, is_foreign_key_violation, is_unique_violation,
+};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = mcp_servers)]
@@ -140,8 +142,7 @@ impl Store {
     /// Replaces a server's definition; the caller has validated `input`.
     pub fn update_server(&self, id: &str, input: &McpServerInput) -> Result<McpServer> {
         self.write(|conn| {
-            get(conn, id)?;
-            diesel::update(mcp_servers::table.find(id))
+            let updated = diesel::update(mcp_servers::table.find(id))
                 .set((
                     mcp_servers::name.eq(&input.name),
                     mcp_servers::description.eq(input.description.as_deref().unwrap_or("")),
@@ -157,6 +158,12 @@ impl Store {
                         e.into()
                     }
                 })?;
+            if updated == 0 {
+                return Err(StoreError::NotFound {
+                    what: "MCP server",
+                    id: id.to_string(),
+                });
+            }
             get(conn, id)
         })
     }
@@ -177,7 +184,26 @@ impl Store {
                     vmcps: users,
                 });
             }
-            diesel::delete(mcp_servers::table.find(id)).execute(conn)?;
+            let deleted = diesel::delete(mcp_servers::table.find(id))
+                .execute(conn)
+                .map_err(|e| {
+                    // A vMCP took the server as a member after the check above.
+                    if is_foreign_key_violation(&e) {
+                        StoreError::Conflict(format!(
+                            "MCP server {} was added to a vMCP while it was being deleted; remove it from the vMCP first",
+                            server.name
+                        ))
+                    } else {
+                        e.into()
+                    }
+                })?;
+            // Another request may have deleted it since `get`: then this one did not.
+            if deleted == 0 {
+                return Err(StoreError::NotFound {
+                    what: "MCP server",
+                    id: id.to_string(),
+                });
+            }
             Ok(server)
         })
     }
@@ -209,6 +235,9 @@ impl Store {
         connected_at: Option<vmcp_domain::Timestamp>,
         last_error: Option<&str>,
     ) -> Result<()> {
+        // An upstream's error text may hold a NUL, which Postgres cannot store.
+        let last_error = last_error.map(vmcp_domain::text::storable);
+        let last_error = last_error.as_deref();
         self.write(|conn| {
             let target = mcp_servers::table.find(id);
             match connected_at {

@@ -11,7 +11,9 @@ use vmcp_domain::{
 };
 
 use crate::schema::{mcp_servers, vmcp_servers, vmcps};
-use crate::{DbConnection, Result, Store, StoreError, is_unique_violation, servers};
+use crate::{
+    DbConnection, Result, Store, StoreError, is_foreign_key_violation, is_unique_violation, servers,
+};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = vmcps)]
@@ -33,15 +35,19 @@ struct Settings {
     tools: std::collections::BTreeMap<String, vmcp_domain::ToolCustomization>,
     #[serde(default)]
     mcp_substitution: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    secret_keys: Vec<String>,
 }
 
 fn settings_text(
     tools: &Option<std::collections::BTreeMap<String, vmcp_domain::ToolCustomization>>,
     mcp_substitution: Option<bool>,
+    secret_keys: &Option<Vec<String>>,
 ) -> String {
     serde_json::to_string(&Settings {
         tools: tools.clone().unwrap_or_default(),
         mcp_substitution: mcp_substitution.unwrap_or(false),
+        secret_keys: secret_keys.clone().unwrap_or_default(),
     })
     .expect("settings serialize")
 }
@@ -71,6 +77,7 @@ impl VmcpRow {
             naming,
             tools: settings.tools,
             mcp_substitution: settings.mcp_substitution,
+            secret_keys: settings.secret_keys,
             warnings: Vec::new(),
             vmcp_id: self.id,
             name: self.name,
@@ -142,16 +149,20 @@ fn load_members(
     Ok(out)
 }
 
+fn not_found(id: &str) -> StoreError {
+    StoreError::NotFound {
+        what: "vMCP",
+        id: id.to_string(),
+    }
+}
+
 fn get(conn: &mut DbConnection, id: &str) -> Result<Vmcp> {
     let row: VmcpRow = vmcps::table
         .find(id)
         .select(VmcpRow::as_select())
         .first(conn)
         .optional()?
-        .ok_or_else(|| StoreError::NotFound {
-            what: "vMCP",
-            id: id.to_string(),
-        })?;
+        .ok_or_else(|| not_found(id))?;
     let mut members = load_members(conn, Some(id))?;
     row.into_domain(members.remove(id).unwrap_or_default())
 }
@@ -186,7 +197,18 @@ fn insert_members(conn: &mut DbConnection, vmcp_id: &str, members: &[Membership]
                 vmcp_servers::priority.eq(m.priority),
                 vmcp_servers::position.eq(i as i32),
             ))
-            .execute(conn)?;
+            .execute(conn)
+            .map_err(|e| {
+                // check_members_exist saw the server; another request deleted it since.
+                if is_foreign_key_violation(&e) {
+                    StoreError::Conflict(format!(
+                        "MCP server {} (mcp_servers[{i}]) was deleted while this vMCP was being saved; nothing was changed",
+                        m.server_id
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
     }
     Ok(())
 }
@@ -260,7 +282,7 @@ impl Store {
             description: input.description.as_deref().unwrap_or(""),
             active_config: config_text(&input.active_config),
             naming: naming_text(&input.naming),
-            settings: settings_text(&input.tools, input.mcp_substitution),
+            settings: settings_text(&input.tools, input.mcp_substitution, &input.secret_keys),
         };
         self.write(|conn| insert(conn, &fields, members))
     }
@@ -269,19 +291,27 @@ impl Store {
     /// `input.validate()`.
     pub fn update_vmcp(&self, id: &str, input: &VmcpInput, members: &[Membership]) -> Result<Vmcp> {
         self.write(|conn| {
-            get(conn, id)?;
-            check_members_exist(conn, members)?;
-            diesel::update(vmcps::table.find(id))
+            // The update comes first: it locks the row (on Postgres), so that a concurrent delete
+            // waits for this transaction, and it says whether the vMCP exists.
+            let updated = diesel::update(vmcps::table.find(id))
                 .set((
                     vmcps::name.eq(&input.name),
                     vmcps::description.eq(input.description.as_deref().unwrap_or("")),
                     vmcps::active_config.eq(config_text(&input.active_config)),
                     vmcps::naming.eq(naming_text(&input.naming)),
-                    vmcps::settings.eq(settings_text(&input.tools, input.mcp_substitution)),
+                    vmcps::settings.eq(settings_text(
+                        &input.tools,
+                        input.mcp_substitution,
+                        &input.secret_keys,
+                    )),
                     vmcps::updated_at.eq(time::now().naive_utc()),
                 ))
                 .execute(conn)
                 .map_err(map_unique(&input.name))?;
+            if updated == 0 {
+                return Err(not_found(id));
+            }
+            check_members_exist(conn, members)?;
             diesel::delete(vmcp_servers::table.filter(vmcp_servers::vmcp_id.eq(id)))
                 .execute(conn)?;
             insert_members(conn, id, members)?;
@@ -292,9 +322,15 @@ impl Store {
     pub fn delete_vmcp(&self, id: &str) -> Result<Vmcp> {
         self.write(|conn| {
             let vmcp = get(conn, id)?;
+            // The vMCP's row first, as an update takes its locks (the row, then the members):
+            // the other order can deadlock with a concurrent update on Postgres.
+            // Another request may have deleted it since `get`: then this one did not.
+            if diesel::delete(vmcps::table.find(id)).execute(conn)? == 0 {
+                return Err(not_found(id));
+            }
+            // The foreign key cascades; this says so where both backends can see it.
             diesel::delete(vmcp_servers::table.filter(vmcp_servers::vmcp_id.eq(id)))
                 .execute(conn)?;
-            diesel::delete(vmcps::table.find(id)).execute(conn)?;
             Ok(vmcp)
         })
     }
@@ -370,7 +406,7 @@ impl Store {
                 description: doc.description.as_deref().unwrap_or(""),
                 active_config: config_text(&doc.active_config),
                 naming: naming_text(&doc.naming),
-                settings: settings_text(&doc.tools, doc.mcp_substitution),
+                settings: settings_text(&doc.tools, doc.mcp_substitution, &doc.secret_keys),
             };
             insert(conn, &fields, &members)
         })

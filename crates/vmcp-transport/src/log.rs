@@ -2,7 +2,7 @@
 //! JSON-RPC), kept across reconnects so that a server that fails to start can be diagnosed.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use vmcp_domain::{Timestamp, time};
 
@@ -17,9 +17,14 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// Cheap to clone; clones share the buffer.
+/// Cheap to clone; clones share the buffer. Every line is scrubbed of the secret values set
+/// with `set_secrets` before it is kept (the server's own secrets and those of the vMCPs that
+/// use it: a server may echo what it was given).
 #[derive(Debug, Clone, Default)]
-pub struct LogBuffer(Arc<Mutex<VecDeque<LogLine>>>);
+pub struct LogBuffer {
+    lines: Arc<Mutex<VecDeque<LogLine>>>,
+    secrets: Arc<RwLock<Arc<[String]>>>,
+}
 
 fn cut(s: &str) -> String {
     if s.len() <= MAX_LINE_BYTES {
@@ -33,26 +38,50 @@ fn cut(s: &str) -> String {
 }
 
 impl LogBuffer {
+    /// Keeps `text` (scrubbed, cut).
     pub fn push(&self, text: &str) {
+        self.keep(text);
+    }
+
+    /// Keeps `text` (scrubbed, cut) and returns what was kept.
+    pub fn keep(&self, text: &str) -> String {
         let line = LogLine {
             at: time::now(),
-            text: cut(text.trim_end()),
+            text: cut(&self.scrub(text.trim_end())),
         };
-        let mut lines = self.0.lock().expect("log lock");
+        let kept = line.text.clone();
+        let mut lines = self.lines.lock().expect("log lock");
         if lines.len() == MAX_LINES {
             lines.pop_front();
         }
         lines.push_back(line);
+        kept
+    }
+
+    /// The secret values to mask in lines pushed from now on.
+    pub fn set_secrets(&self, secrets: Arc<[String]>) {
+        *self.secrets.write().expect("log secrets lock") = secrets;
+    }
+
+    /// `text` with the secret values masked (for any text that comes from the server).
+    pub fn scrub(&self, text: &str) -> String {
+        let secrets = self.secrets.read().expect("log secrets lock").clone();
+        vmcp_domain::secrets::scrub(text, &secrets).unwrap_or_else(|| text.to_string())
     }
 
     /// All kept lines, oldest first.
     pub fn lines(&self) -> Vec<LogLine> {
-        self.0.lock().expect("log lock").iter().cloned().collect()
+        self.lines
+            .lock()
+            .expect("log lock")
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// The last `n` lines' text, oldest first.
     pub fn tail(&self, n: usize) -> Vec<String> {
-        let lines = self.0.lock().expect("log lock");
+        let lines = self.lines.lock().expect("log lock");
         lines
             .iter()
             .skip(lines.len().saturating_sub(n))
@@ -61,7 +90,7 @@ impl LogBuffer {
     }
 
     pub fn clear(&self) {
-        self.0.lock().expect("log lock").clear();
+        self.lines.lock().expect("log lock").clear();
     }
 }
 
@@ -85,5 +114,16 @@ mod tests {
             last.ends_with(&format!("… ({} bytes)", 2 * MAX_LINE_BYTES)),
             "{last}"
         );
+    }
+
+    #[test]
+    fn masks_secret_values() {
+        let log = LogBuffer::default();
+        log.set_secrets(vec!["hunter2-s3cret".to_string()].into());
+        assert_eq!(
+            log.keep("token=hunter2-s3cret and again hunter2-s3cret"),
+            "token=******** and again ********"
+        );
+        assert_eq!(log.tail(1), ["token=******** and again ********"]);
     }
 }

@@ -167,8 +167,8 @@ pub fn spawn(
     let stderr_task = tokio::spawn(async move {
         let mut lines = BufReader::new(stderr).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            tracing::debug!(target: "vmcp::upstream::stderr", "{line}");
-            stderr_log.push(&line);
+            let kept = stderr_log.keep(&line);
+            tracing::debug!(target: "vmcp::upstream::stderr", "{kept}");
         }
     });
     let transport = StdioTransport {

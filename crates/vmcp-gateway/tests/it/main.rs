@@ -1,5 +1,6 @@
 //! The gateway against real MCP servers: the fixture over stdio, legacy SSE and streamable HTTP.
 
 mod faults;
+mod oplog;
 mod support;
 mod transports;

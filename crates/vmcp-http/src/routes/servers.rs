@@ -38,7 +38,7 @@ pub async fn list_servers(
 /// Get an MCP server
 #[utoipa::path(
     tag = TAG,
-    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    params(("server_id" = String, Path, description = "The server's id (server_...)", pattern = "^server_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The MCP server", body = McpServer),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -83,7 +83,7 @@ pub async fn create_server(
 /// Replaces the whole definition: an omitted `description` becomes empty.
 #[utoipa::path(
     tag = TAG,
-    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    params(("server_id" = String, Path, description = "The server's id (server_...)", pattern = "^server_[A-Za-z0-9_-]{1,64}$")),
     request_body = McpServerInput,
     responses(
         (status = 200, description = "The updated server", body = McpServer),
@@ -114,7 +114,7 @@ pub async fn update_server(
 /// A server that vMCPs use cannot be deleted: remove it from them first (409 names them).
 #[utoipa::path(
     tag = TAG,
-    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    params(("server_id" = String, Path, description = "The server's id (server_...)", pattern = "^server_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The server was deleted", body = MessageBody,
             example = json!({"message": "MCP server deleted successfully"})),
@@ -143,7 +143,7 @@ pub async fn delete_server(
 /// disconnected. Connecting a connected server answers at once.
 #[utoipa::path(
     tag = TAG,
-    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    params(("server_id" = String, Path, description = "The server's id (server_...)", pattern = "^server_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "Connected; what the server offers", body = ConnectResponse),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -166,7 +166,7 @@ pub async fn connect_server(
 /// reconnecting it. vMCP operations that need the server connect it again on demand.
 #[utoipa::path(
     tag = TAG,
-    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    params(("server_id" = String, Path, description = "The server's id (server_...)", pattern = "^server_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "Disconnected", body = DisconnectResponse),
         (status = 400, description = "The id is malformed", body = ErrorBody),
@@ -189,7 +189,7 @@ pub async fn disconnect_server(
 /// reconnects; useful when a server fails to start.
 #[utoipa::path(
     tag = TAG,
-    params(("server_id" = String, Path, description = "The server's id (server_...)")),
+    params(("server_id" = String, Path, description = "The server's id (server_...)", pattern = "^server_[A-Za-z0-9_-]{1,64}$")),
     responses(
         (status = 200, description = "The server's recent output", body = ServerLogs),
         (status = 400, description = "The id is malformed", body = ErrorBody),

@@ -10,6 +10,12 @@ use crate::json::Json;
 
 const TAG: &str = "vmcps";
 
+/// `/api/vmcps/import` is its own path (POST only), not a vMCP id: other methods on it are a 405
+/// (answered by the fallback, which knows the routes), not a 400 about the id or the body.
+fn not_import(ctx: &actix_web::guard::GuardContext) -> bool {
+    !ctx.head().uri.path().ends_with("/vmcps/import")
+}
+
 /// List vMCPs
 ///
 /// Returns every vMCP, oldest first, each with its servers in priority order.
@@ -44,7 +50,7 @@ pub async fn list_vmcps(state: web::Data<AppState>) -> Result<web::Json<Vec<Vmcp
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-#[get("/vmcps/{vmcp_id}")]
+#[get("/vmcps/{vmcp_id}", guard = "not_import")]
 pub async fn get_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -99,7 +105,7 @@ pub async fn create_vmcp(
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-#[put("/vmcps/{vmcp_id}")]
+#[put("/vmcps/{vmcp_id}", guard = "not_import")]
 pub async fn update_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -127,7 +133,7 @@ pub async fn update_vmcp(
         (status = 503, description = "The database is unavailable", body = ErrorBody),
     )
 )]
-#[delete("/vmcps/{vmcp_id}")]
+#[delete("/vmcps/{vmcp_id}", guard = "not_import")]
 pub async fn delete_vmcp(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -1,6 +1,7 @@
 //! The REST API through a real server on a loopback port, over a real database.
 
 mod connections;
+mod data;
 mod errors;
 mod hardening;
 mod management;

@@ -557,3 +557,190 @@ async fn a_server_gets_at_most_max_concurrent_calls_and_the_rest_wait_their_turn
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn token_shaped_values_and_listed_keys_are_secret() {
+    for app in TestApp::each().await {
+        let ghp = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+        let jwt =
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        let env = json!({
+            "GH": ghp, "PGPASS": "pgpass-s3cret", "GITHUB_PAT": "pat-s3cret", "ACCESS": "acc-s3cret",
+            "UPSTREAM": "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWx", "SESSION_HINT": jwt,
+            "AWS": "AKIAIOSFODNN7EXAMPLE", "SERVICE_ID": "svc-s3cret",
+            "PATH": "/usr/bin", "PASSTHROUGH": "on"
+        });
+        let body = json!({"name": "local", "transport_type": "stdio", "config": {
+            "command": "true", "env": env, "secret_keys": ["service_id"]}});
+        let r = app.post("/api/mcp-servers", body).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["server_id"].as_str().unwrap().to_string();
+        let shown = &r.body["config"]["env"];
+        for k in [
+            "GH",
+            "PGPASS",
+            "GITHUB_PAT",
+            "ACCESS",
+            "UPSTREAM",
+            "SESSION_HINT",
+            "AWS",
+            "SERVICE_ID",
+        ] {
+            assert_eq!(shown[k], MASK, "{k}: {shown}");
+        }
+        assert_eq!(shown["PATH"], "/usr/bin");
+        assert_eq!(shown["PASSTHROUGH"], "on");
+        assert_eq!(r.body["config"]["secret_keys"], json!(["service_id"]));
+
+        // Sending the masks back keeps the values.
+        let back = json!({"name": "local", "transport_type": "stdio", "config": r.body["config"]});
+        let r = app.put(&format!("/api/mcp-servers/{id}"), back).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+        let vmcp = app
+            .add_vmcp(json!({"name": "v", "mcp_servers": [{"server_id": id}],
+                             "active_config": {"tenant": "tenant-s3cret", "plain": "eu",
+                                               "deep": {"Tenant": "tenant2-s3cret"}, "t": jwt},
+                             "secret_keys": ["tenant"]}))
+            .await;
+        let got = app.get(&format!("/api/vmcps/{vmcp}")).await.body;
+        assert_eq!(
+            got["active_config"],
+            json!({"tenant": MASK, "plain": "eu", "deep": {"Tenant": MASK}, "t": MASK})
+        );
+        assert_eq!(got["secret_keys"], json!(["tenant"]));
+        let export = app.get(&format!("/api/vmcps/{vmcp}/export")).await.body;
+        let text = export.to_string();
+        assert!(
+            !text.contains("s3cret") && !text.contains(ghp) && !text.contains(jwt),
+            "{text}"
+        );
+        assert_eq!(export["secret_keys"], json!(["tenant"]));
+        let full = app
+            .get(&format!("/api/vmcps/{vmcp}/export?include_secrets=true"))
+            .await
+            .body;
+        assert_eq!(full["active_config"]["tenant"], "tenant-s3cret");
+        assert_eq!(
+            full["mcp_servers"][0]["config"]["env"]["SERVICE_ID"],
+            "svc-s3cret"
+        );
+        assert_eq!(full["mcp_servers"][0]["config"]["env"]["GH"], ghp);
+        // The export imports elsewhere with its list.
+        let mut copy = full.clone();
+        copy["name"] = json!("copy");
+        let r = app.post("/api/vmcps/import", copy).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["secret_keys"], json!(["tenant"]));
+        assert_eq!(r.body["active_config"]["tenant"], MASK);
+        // A malformed list is a 400 naming the entry.
+        let r = app
+            .post(
+                "/api/vmcps",
+                json!({"name": "w", "secret_keys": ["ok", ""]}),
+            )
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "secret_keys[1]");
+        let r = app
+            .post(
+                "/api/mcp-servers",
+                json!({"name": "x", "transport_type": "stdio",
+                       "config": {"command": "true", "secret_keys": ["a\u{0}"]}}),
+            )
+            .await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "config.secret_keys[0]");
+        app.stop().await;
+    }
+}
+
+#[actix_web::test]
+async fn an_upstream_that_prints_secrets_on_stderr_is_scrubbed() {
+    for app in TestApp::each().await {
+        let mut config = vmcp_fixture::harness::stdio_config(
+            "loud",
+            &[
+                "--echo-env",
+                "API_TOKEN",
+                "--echo-env",
+                "SERVICE_ID",
+                "--echo-stderr",
+            ],
+        );
+        config["env"] = json!({"API_TOKEN": "server-token-s3cret", "SERVICE_ID": "listed-s3cret"});
+        config["secret_keys"] = json!(["SERVICE_ID"]);
+        let server = app.add_server("loud", "stdio", config).await;
+        let vmcp = app
+            .add_vmcp(
+                json!({"name": "loud", "mcp_servers": [{"server_id": server}],
+                             "active_config": {"api_key": "vmcp-key-s3cret"}}),
+            )
+            .await;
+        let r = app
+            .post(&format!("/api/mcp-servers/{server}/connect"), json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // The vMCP's secret reaches the server by substitution, and the server prints it.
+        let r = app
+            .post(
+                &format!("/api/vmcps/{vmcp}/tools/call"),
+                json!({"name": "loud.echo", "arguments": {"text": "key is @config:api_key"}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let logs = loop {
+            let r = app.get(&format!("/api/mcp-servers/{server}/logs")).await;
+            assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+            if r.body.to_string().contains("echo key is") {
+                break r.body.to_string();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no echo line: {}",
+                r.body
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert!(!logs.contains("s3cret"), "{logs}");
+        assert!(logs.contains(&format!("API_TOKEN={MASK}")), "{logs}");
+        assert!(logs.contains(&format!("SERVICE_ID={MASK}")), "{logs}");
+        assert!(logs.contains(&format!("echo key is {MASK}")), "{logs}");
+        // An upstream error that quotes the secret it was sent.
+        let r = app
+            .post(
+                &format!("/api/vmcps/{vmcp}/tools/call"),
+                json!({"name": "loud.invalid_params", "arguments": {"text": "@config:api_key"}}),
+            )
+            .await;
+        assert!(
+            r.status.is_client_error() || r.status.is_server_error(),
+            "{}",
+            r.body
+        );
+        let detail = r.body["detail"].as_str().unwrap();
+        assert!(detail.contains(&format!("on purpose: {MASK}")), "{detail}");
+        assert!(!r.body.to_string().contains("s3cret"), "{}", r.body);
+
+        // A server that fails to start after printing its secret: the error says why, without it.
+        let mut config = vmcp_fixture::harness::stdio_config(
+            "broken",
+            &["--echo-env", "API_TOKEN", "--fail-start"],
+        );
+        config["env"] = json!({"API_TOKEN": "broken-token-s3cret"});
+        let broken = app.add_server("broken", "stdio", config).await;
+        let r = app
+            .post(&format!("/api/mcp-servers/{broken}/connect"), json!({}))
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_GATEWAY, "{}", r.body);
+        assert!(!r.body.to_string().contains("s3cret"), "{}", r.body);
+        let shown = app.get(&format!("/api/mcp-servers/{broken}")).await.body;
+        assert!(shown["last_error"].is_string(), "{shown}");
+        assert!(!shown.to_string().contains("s3cret"), "{shown}");
+        let logs = app
+            .get(&format!("/api/mcp-servers/{broken}/logs"))
+            .await
+            .body;
+        assert!(!logs.to_string().contains("s3cret"), "{logs}");
+        app.stop().await;
+    }
+}

@@ -2,6 +2,7 @@
 //! `VMCP_TEST_DATABASE_URL` is set.
 
 mod logs;
+mod races;
 
 use serde_json::json;
 use vmcp_domain::{McpServerInput, VmcpImport, VmcpInput};
