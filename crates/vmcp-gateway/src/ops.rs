@@ -12,8 +12,8 @@ use futures::future::join_all;
 use rmcp::ServiceError;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest, ErrorCode,
-    GetPromptRequestParams, GetPromptResult, JsonObject, ProgressToken, ReadResourceRequestParams,
-    ReadResourceResult, RequestId, ServerResult,
+    GetPromptRequestParams, GetPromptResult, InputRequest, JsonObject, ReadResourceRequestParams,
+    ReadResourceResult, RequestId, ServerRequest, ServerResult,
 };
 use rmcp::service::Peer;
 use rmcp::service::PeerRequestOptions;
@@ -29,8 +29,7 @@ use serde_json::json;
 /// The MCP client session a call comes from: where its progress notifications and its
 /// upstream's requests (sampling, elicitation, roots) go.
 pub struct SessionCall {
-    pub peer: Peer<rmcp::RoleServer>,
-    pub progress_token: Option<ProgressToken>,
+    pub caller: crate::relay::Caller,
 }
 
 /// An operation being recorded.
@@ -310,43 +309,100 @@ impl Gateway {
         let (slot, peer) = self.peer_of(&route.server_id).await?;
         let mut params = CallToolRequestParams::new(route.name.clone());
         params.arguments = Some(arguments);
-        let mut relayed = session.map(|s| {
+        let mut relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
+        if let Some(s) = session {
+            // The server caches its client's roots: make them this client's first.
             self.supervisor
                 .relay()
-                .begin(&slot.id, s.peer.clone(), s.progress_token.clone())
-        });
-        let request: ClientRequest =
-            serde_json::from_value(serde_json::json!({"method": "tools/call", "params": params}))
-                .map_err(|e| GatewayError::internal(format!("tools/call request: {e}")))?;
+                .sync_roots(&slot.id, &s.caller, &peer, slot.timeout())
+                .await;
+        }
         let _permit = call_permit(&slot, "tools/call", &route.name).await?;
-        let handle = peer
-            .send_cancellable_request(request, PeerRequestOptions::no_options())
-            .await
-            .map_err(|e| upstream_error(&slot, "tools/call", &route.name, e))?;
-        if let Some(r) = relayed.as_mut() {
-            r.watch_progress(&handle.progress_token);
+        // A 2026-07-28 upstream asks for client input by answering `input_required` (MRTR):
+        // each input request is relayed like a mid-call request, and the call is sent again
+        // with the answers.
+        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            let request: ClientRequest = serde_json::from_value(
+                serde_json::json!({"method": "tools/call", "params": params}),
+            )
+            .map_err(|e| GatewayError::internal(format!("tools/call request: {e}")))?;
+            let handle = peer
+                .send_cancellable_request(request, PeerRequestOptions::no_options())
+                .await
+                .map_err(|e| upstream_error(&slot, "tools/call", &route.name, e))?;
+            if let Some(r) = relayed.as_mut() {
+                r.watch_progress(&handle.progress_token);
+            }
+            // Dropped before the answer (timeout, client gone): the upstream request is cancelled.
+            let mut abandoned = CancelOnDrop {
+                peer: peer.clone(),
+                id: Some(handle.id.clone()),
+            };
+            let timeout = slot.timeout();
+            let outcome = tokio::time::timeout(timeout, handle.await_response()).await;
+            if outcome.is_ok() {
+                abandoned.id = None;
+            }
+            match outcome {
+                Ok(Ok(ServerResult::CallToolResult(result))) => return Ok(result),
+                Ok(Ok(ServerResult::InputRequiredResult(input))) => {
+                    let mut responses = rmcp::model::InputResponses::new();
+                    for (key, request) in input.input_requests.unwrap_or_default() {
+                        let (request, method) = match request {
+                            InputRequest::CreateMessage(r) => (
+                                ServerRequest::CreateMessageRequest(r),
+                                "sampling/createMessage",
+                            ),
+                            InputRequest::Elicitation(r) => {
+                                (ServerRequest::ElicitRequest(r), "elicitation/create")
+                            }
+                            InputRequest::ListRoots(r) => {
+                                (ServerRequest::ListRootsRequest(r), "roots/list")
+                            }
+                            _ => {
+                                return Err(GatewayError::internal(format!(
+                                    "{} asked for a kind of client input that vMCP does not know",
+                                    slot.name()
+                                )));
+                            }
+                        };
+                        let answer = self
+                            .supervisor
+                            .relay()
+                            .request(&slot.id, &slot.name(), request, method)
+                            .await
+                            .map_err(|e| {
+                                GatewayError::internal(format!(
+                                    "{} asked for {method} (input_required) and it failed: {}",
+                                    slot.name(),
+                                    e.message
+                                ))
+                            })?;
+                        let value = serde_json::to_value(answer)
+                            .map_err(|e| GatewayError::internal(format!("{method} answer: {e}")))?;
+                        responses.insert(key, value);
+                    }
+                    params.input_responses = (!responses.is_empty()).then_some(responses);
+                    params.request_state = input.request_state;
+                }
+                Ok(Ok(_)) => {
+                    return Err(upstream_error(
+                        &slot,
+                        "tools/call",
+                        &route.name,
+                        ServiceError::UnexpectedResponse,
+                    ));
+                }
+                Ok(Err(e)) => return Err(upstream_error(&slot, "tools/call", &route.name, e)),
+                Err(_) => return Err(timed_out(&slot, "tools/call", &route.name, timeout)),
+            }
         }
-        // Dropped before the answer (timeout, client gone): the upstream request is cancelled.
-        let mut abandoned = CancelOnDrop {
-            peer: peer.clone(),
-            id: Some(handle.id.clone()),
-        };
-        let timeout = slot.timeout();
-        let outcome = tokio::time::timeout(timeout, handle.await_response()).await;
-        if outcome.is_ok() {
-            abandoned.id = None;
-        }
-        match outcome {
-            Ok(Ok(ServerResult::CallToolResult(result))) => Ok(result),
-            Ok(Ok(_)) => Err(upstream_error(
-                &slot,
-                "tools/call",
-                &route.name,
-                ServiceError::UnexpectedResponse,
-            )),
-            Ok(Err(e)) => Err(upstream_error(&slot, "tools/call", &route.name, e)),
-            Err(_) => Err(timed_out(&slot, "tools/call", &route.name, timeout)),
-        }
+        Err(GatewayError::internal(format!(
+            "{} asked for client input {} times in a row (input_required) without finishing {}",
+            slot.name(),
+            rmcp::model::DEFAULT_MRTR_MAX_ROUNDS,
+            route.name
+        )))
     }
 
     /// Reads a resource of a vMCP by URI.

@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use vmcp_domain::{Timestamp, time};
 
 use crate::aggregate::VmcpEntry;
+use crate::mrtr::{Round, Step};
 use crate::ops::SessionCall;
+use crate::relay::{Asker, Caller, ProgressTarget};
 use crate::{ErrorKind, Gateway, GatewayError, GatewayEvent};
 
 /// Items per page of the list methods.
@@ -314,6 +316,14 @@ fn uuid_like() -> String {
         .to_string()
 }
 
+/// Whether a request is of the 2026-07-28 era (stateless: no requests can be sent to its
+/// client; rmcp gives such requests a peer whose info comes from the request's `_meta`).
+fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+}
+
 /// The client id of a stateless request: `name/version`, from its `_meta` (where clientInfo is
 /// optional).
 fn stateless_client_id(info: Option<&Implementation>) -> String {
@@ -412,11 +422,67 @@ impl ServerHandler for VmcpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let entry = self.entry()?;
-        let call = SessionCall {
-            peer: context.peer.clone(),
-            progress_token: context.meta.get_progress_token(),
-        };
         let fill = self.fill(&entry, request.meta.as_ref(), &context);
+        let progress_token = context.meta.get_progress_token();
+        if is_stateless(&context) {
+            // A 2026-07-28 stateless request: what its upstream asks comes back as MRTR rounds.
+            let principal = format!(
+                "{}\n{}\ntools/call\n{}",
+                self.state.vmcp_id,
+                stateless_client_id(context.client_info().as_ref()),
+                request.name
+            );
+            let (me, name) = (self.clone(), request.name.clone());
+            let arguments = request.arguments.clone();
+            let step = self
+                .gateway
+                .mrtr
+                .round(
+                    Round {
+                        principal,
+                        capabilities: context.client_capabilities(),
+                        request_state: request.request_state.clone(),
+                        input_responses: request.input_responses.clone(),
+                        progress: ProgressTarget::new(context.peer.clone(), progress_token),
+                    },
+                    move |asker, progress| async move {
+                        let call = SessionCall {
+                            caller: Caller {
+                                progress,
+                                asker,
+                                roots_key: None,
+                            },
+                        };
+                        me.gateway
+                            .call_tool_in(&entry, &name, arguments, Some(&call), fill)
+                            .await
+                            .map(|mut r| {
+                                r.result_type.get_or_insert(ResultType::COMPLETE);
+                                ServerResult::CallToolResult(r)
+                            })
+                            .map_err(to_error_data)
+                    },
+                    self.stopped(&context),
+                )
+                .await?;
+            return match step {
+                Step::Input(input) => Ok(CallToolResponse::InputRequired(input)),
+                Step::Done(done) => match *done {
+                    ServerResult::CallToolResult(r) => Ok(r.into()),
+                    _ => Err(ErrorData::internal_error(
+                        "tools/call ended with another kind of result",
+                        None,
+                    )),
+                },
+            };
+        }
+        let call = SessionCall {
+            caller: Caller {
+                progress: ProgressTarget::new(context.peer.clone(), progress_token),
+                asker: Asker::Session(context.peer.clone()),
+                roots_key: Some(self.state.id.clone()),
+            },
+        };
         tokio::select! {
             result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call), fill) => {
                 result.map(|mut r| {
@@ -425,6 +491,20 @@ impl ServerHandler for VmcpSession {
                 }).map_err(to_error_data)
             }
             _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
+        }
+    }
+
+    /// The client's roots changed: the upstreams that cache them are told (and ask again).
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        let servers = self
+            .gateway
+            .supervisor()
+            .relay()
+            .servers_with_roots_of(&self.state.id);
+        for server_id in servers {
+            if let Ok((_, peer)) = self.gateway.peer_of(&server_id).await {
+                let _ = peer.notify_roots_list_changed().await;
+            }
         }
     }
 
