@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
 use rmcp::model::*;
-use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::service::{NotificationContext, Peer, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -589,6 +589,97 @@ impl ServerHandler for VmcpSession {
             .expect("subscriptions lock")
             .insert(request.uri);
         Ok(())
+    }
+
+    /// 2026-07-28 clients' `subscriptions/listen`: everything they ask for is accepted (URIs
+    /// that no member offers simply never change).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    /// Pushes the vMCP's list changes and the updates of the subscribed resources (subscribed
+    /// upstream, as `resources/subscribe` does) until the client ends the subscription.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut events = self.gateway.subscribe();
+        let accepted = context.accepted().clone();
+        let uris: HashSet<String> = accepted
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if !uris.is_empty() {
+            let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+            for uri in &uris {
+                let Some(owner) = aggregate.resource_owner(uri) else {
+                    continue;
+                };
+                if let Ok((_, peer)) = self.gateway.peer_of(owner).await {
+                    let _ = peer
+                        .subscribe(SubscribeRequestParams::new(uri.clone()))
+                        .await;
+                }
+            }
+        }
+        let sink = context.sink().clone();
+        let lists = [
+            (
+                accepted.tools_list_changed,
+                "notifications/tools/list_changed",
+            ),
+            (
+                accepted.prompts_list_changed,
+                "notifications/prompts/list_changed",
+            ),
+            (
+                accepted.resources_list_changed,
+                "notifications/resources/list_changed",
+            ),
+        ];
+        loop {
+            let event = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                _ = self.state.ended.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let event = match event {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => GatewayEvent::VmcpChanged {
+                    vmcp_id: self.state.vmcp_id.clone(),
+                },
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            let notifications: Vec<ServerNotification> = match event {
+                GatewayEvent::CatalogChanged { server_id } if self.is_member(&server_id) => lists
+                    .iter()
+                    .filter(|(on, _)| *on == Some(true))
+                    .map(|(_, method)| from_json(json!({ "method": method })))
+                    .collect(),
+                GatewayEvent::VmcpChanged { vmcp_id } if vmcp_id == self.state.vmcp_id => lists
+                    .iter()
+                    .filter(|(on, _)| *on == Some(true))
+                    .map(|(_, method)| from_json(json!({ "method": method })))
+                    .collect(),
+                GatewayEvent::ResourceUpdated { server_id, uri }
+                    if uris.contains(&uri) && self.is_member(&server_id) =>
+                {
+                    vec![from_json(json!({
+                        "method": "notifications/resources/updated",
+                        "params": {"uri": uri}
+                    }))]
+                }
+                _ => Vec::new(),
+            };
+            for notification in notifications {
+                if let Err(e) = sink.send(notification).await {
+                    tracing::debug!(error = %e, "subscriptions/listen: the client is gone");
+                    return Ok(());
+                }
+            }
+        }
     }
 
     async fn unsubscribe(

@@ -385,3 +385,49 @@ async fn a_2026_upstreams_input_required_reaches_clients_of_both_eras() {
     assert_eq!(r["protocol_version"], "2026-07-28", "{r}");
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_2026_client_listens_for_list_changes_and_resource_updates() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    let (_beta, _vmcp) = team(&app).await;
+    let url = format!("{}/vmcp/team/mcp", app.base);
+    let c = client(&url, TestClient::new("new"), true).await;
+    let uri = "fixture://alpha/info".to_string();
+    let filter = SubscriptionFilter::builder()
+        .tools_list_changed()
+        .resource_subscriptions([uri.clone()])
+        .build();
+    let mut subscription = c.peer().listen(filter).await.expect("listen");
+    assert_eq!(
+        subscription.acknowledged().resource_subscriptions,
+        Some(vec![uri.clone()])
+    );
+    let mut wanted = vec![
+        "notifications/tools/list_changed".to_string(),
+        format!("notifications/resources/updated {uri}"),
+    ];
+    call(&c, "alpha.toggle_tool", json!({})).await;
+    call(&c, "alpha.touch_resource", json!({ "uri": uri })).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !wanted.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let next = tokio::time::timeout(left, subscription.next())
+            .await
+            .unwrap_or_else(|_| panic!("still waiting for {wanted:?}"))
+            .expect("subscription")
+            .expect("open");
+        let v = serde_json::to_value(&next).unwrap();
+        let seen = match v["params"]["uri"].as_str() {
+            Some(u) => format!("{} {u}", v["method"].as_str().unwrap()),
+            None => v["method"].as_str().unwrap().to_string(),
+        };
+        assert!(
+            !seen.starts_with("notifications/prompts"),
+            "not asked for: {seen}"
+        );
+        wanted.retain(|w| *w != seen);
+    }
+    subscription.cancel().await.unwrap();
+    c.cancel().await.unwrap();
+    app.stop().await;
+}
