@@ -99,20 +99,21 @@ async fn ask(peer: &Peer<RoleServer>, method: &str, params: Value) -> Result<Val
     }
 }
 
-/// The `mrtr` tool: the first round asks for input (input_required), the retry answers with it.
-fn mrtr(
-    args: &serde_json::Map<String, Value>,
+/// The `mrtr` tool and `fixture://{name}/items/mrtr-{kind}`: the first round asks for `kind`
+/// (sampling, elicitation or roots) with input_required, the retry returns the answer.
+fn mrtr_input(
+    kind: &str,
     responses: Option<&InputResponses>,
-) -> CallToolResponse {
+) -> Result<String, Box<InputRequiredResult>> {
     if let Some(answer) = responses.and_then(|r| r.get("input")) {
-        return text_result(format!("input: {answer}")).into();
+        return Ok(format!("input: {answer}"));
     }
-    let request = match args.get("kind").and_then(Value::as_str) {
-        Some("sampling") => InputRequest::CreateMessage(from_json(json!({
+    let request = match kind {
+        "sampling" => InputRequest::CreateMessage(from_json(json!({
             "method": "sampling/createMessage",
             "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "2+2?"}}], "maxTokens": 10}
         }))),
-        Some("elicitation") => InputRequest::Elicitation(from_json(json!({
+        "elicitation" => InputRequest::Elicitation(from_json(json!({
             "method": "elicitation/create",
             "params": {"message": "who?", "requestedSchema": {"type": "object", "properties": {
                 "username": {"type": "string"}, "email": {"type": "string"}}}}
@@ -120,7 +121,21 @@ fn mrtr(
         _ => InputRequest::ListRoots(from_json(json!({"method": "roots/list"}))),
     };
     let requests: InputRequests = [("input".to_string(), request)].into_iter().collect();
-    InputRequiredResult::new(Some(requests), Some("fixture".into())).into()
+    Err(Box::new(InputRequiredResult::new(
+        Some(requests),
+        Some("fixture".into()),
+    )))
+}
+
+fn mrtr(
+    args: &serde_json::Map<String, Value>,
+    responses: Option<&InputResponses>,
+) -> CallToolResponse {
+    let kind = args.get("kind").and_then(Value::as_str).unwrap_or("roots");
+    match mrtr_input(kind, responses) {
+        Ok(text) => text_result(text).into(),
+        Err(input) => (*input).into(),
+    }
 }
 
 /// Asks the client for its roots and caches them.
@@ -753,6 +768,16 @@ impl ServerHandler for Fixture {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let prefix = format!("fixture://{}/items/mrtr-", self.state.options.name);
+        if let Some(kind) = request.uri.strip_prefix(&prefix) {
+            return Ok(match mrtr_input(kind, request.input_responses.as_ref()) {
+                Ok(text) => {
+                    ReadResourceResult::new(vec![ResourceContents::text(text, request.uri.clone())])
+                        .into()
+                }
+                Err(input) => (*input).into(),
+            });
+        }
         self.read(&request.uri).map(Into::into)
     }
 

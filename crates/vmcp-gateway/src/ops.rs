@@ -15,6 +15,7 @@ use rmcp::model::{
     GetPromptRequestParams, GetPromptResult, InputRequest, JsonObject, ReadResourceRequestParams,
     ReadResourceResult, RequestId, ServerRequest, ServerResult,
 };
+use rmcp::model::{GetPromptResponse, ReadResourceResponse};
 use rmcp::service::Peer;
 use rmcp::service::PeerRequestOptions;
 use serde_json::{Map, Value};
@@ -346,44 +347,9 @@ impl Gateway {
             match outcome {
                 Ok(Ok(ServerResult::CallToolResult(result))) => return Ok(result),
                 Ok(Ok(ServerResult::InputRequiredResult(input))) => {
-                    let mut responses = rmcp::model::InputResponses::new();
-                    for (key, request) in input.input_requests.unwrap_or_default() {
-                        let (request, method) = match request {
-                            InputRequest::CreateMessage(r) => (
-                                ServerRequest::CreateMessageRequest(r),
-                                "sampling/createMessage",
-                            ),
-                            InputRequest::Elicitation(r) => {
-                                (ServerRequest::ElicitRequest(r), "elicitation/create")
-                            }
-                            InputRequest::ListRoots(r) => {
-                                (ServerRequest::ListRootsRequest(r), "roots/list")
-                            }
-                            _ => {
-                                return Err(GatewayError::internal(format!(
-                                    "{} asked for a kind of client input that vMCP does not know",
-                                    slot.name()
-                                )));
-                            }
-                        };
-                        let answer = self
-                            .supervisor
-                            .relay()
-                            .request(&slot.id, &slot.name(), request, method)
-                            .await
-                            .map_err(|e| {
-                                GatewayError::internal(format!(
-                                    "{} asked for {method} (input_required) and it failed: {}",
-                                    slot.name(),
-                                    e.message
-                                ))
-                            })?;
-                        let value = serde_json::to_value(answer)
-                            .map_err(|e| GatewayError::internal(format!("{method} answer: {e}")))?;
-                        responses.insert(key, value);
-                    }
-                    params.input_responses = (!responses.is_empty()).then_some(responses);
-                    params.request_state = input.request_state;
+                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    params.input_responses = responses;
+                    params.request_state = state;
                 }
                 Ok(Ok(_)) => {
                     return Err(upstream_error(
@@ -397,12 +363,55 @@ impl Gateway {
                 Err(_) => return Err(timed_out(&slot, "tools/call", &route.name, timeout)),
             }
         }
-        Err(GatewayError::internal(format!(
-            "{} asked for client input {} times in a row (input_required) without finishing {}",
-            slot.name(),
-            rmcp::model::DEFAULT_MRTR_MAX_ROUNDS,
-            route.name
-        )))
+        Err(too_many_rounds(&slot, &route.name))
+    }
+
+    /// An upstream's `input_required` (2026-07-28 MRTR): each input request is asked of the
+    /// client whose call is in flight (as mid-call requests are); the answers and the state to
+    /// send back.
+    async fn client_inputs(
+        &self,
+        slot: &Slot,
+        input: rmcp::model::InputRequiredResult,
+    ) -> Result<(Option<rmcp::model::InputResponses>, Option<String>)> {
+        let mut responses = rmcp::model::InputResponses::new();
+        for (key, request) in input.input_requests.unwrap_or_default() {
+            let (request, method) = match request {
+                InputRequest::CreateMessage(r) => (
+                    ServerRequest::CreateMessageRequest(r),
+                    "sampling/createMessage",
+                ),
+                InputRequest::Elicitation(r) => {
+                    (ServerRequest::ElicitRequest(r), "elicitation/create")
+                }
+                InputRequest::ListRoots(r) => (ServerRequest::ListRootsRequest(r), "roots/list"),
+                _ => {
+                    return Err(GatewayError::internal(format!(
+                        "{} asked for a kind of client input that vMCP does not know",
+                        slot.name()
+                    )));
+                }
+            };
+            let answer = self
+                .supervisor
+                .relay()
+                .request(&slot.id, &slot.name(), request, method)
+                .await
+                .map_err(|e| {
+                    GatewayError::internal(format!(
+                        "{} asked for {method} (input_required) and it failed: {}",
+                        slot.name(),
+                        e.message
+                    ))
+                })?;
+            let value = serde_json::to_value(answer)
+                .map_err(|e| GatewayError::internal(format!("{method} answer: {e}")))?;
+            responses.insert(key, value);
+        }
+        Ok((
+            (!responses.is_empty()).then_some(responses),
+            input.request_state,
+        ))
     }
 
     /// Reads a resource of a vMCP by URI.
@@ -413,21 +422,22 @@ impl Gateway {
         caller: &Caller,
     ) -> Result<ReadResourceResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.read_resource_logged(&entry, uri, caller).await
+        self.read_resource_logged(&entry, uri, caller, None).await
     }
 
-    /// Reads a resource and records the operation.
+    /// Reads a resource and records the operation (`session`: the MCP client it is read for).
     pub async fn read_resource_logged(
         &self,
         entry: &VmcpEntry,
         uri: &str,
         caller: &Caller,
+        session: Option<&SessionCall>,
     ) -> Result<ReadResourceResult> {
         let mut rec = Record::start(entry, "resources/read", caller);
         rec.target = Some(uri.to_string());
         let aggregate = entry.aggregate(&self.supervisor);
         rec.server_id = aggregate.resource_owner(uri).map(String::from);
-        let result = self.read_resource_in(entry, uri).await;
+        let result = self.read_resource_in(entry, uri, session).await;
         self.finish(rec, &result);
         result
     }
@@ -436,6 +446,7 @@ impl Gateway {
         &self,
         entry: &VmcpEntry,
         uri: &str,
+        session: Option<&SessionCall>,
     ) -> Result<ReadResourceResult> {
         let aggregate = self
             .aggregate_with(entry, |a| a.resource_owner(uri).is_some())
@@ -454,12 +465,29 @@ impl Gateway {
         let (slot, peer) = self.peer_of(owner).await?;
         let _permit = call_permit(&slot, "resources/read", uri).await?;
         let timeout = slot.timeout();
-        let params = ReadResourceRequestParams::new(uri);
-        match tokio::time::timeout(timeout, peer.read_resource(params)).await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(e)) => Err(upstream_error(&slot, "resources/read", uri, e)),
-            Err(_) => Err(timed_out(&slot, "resources/read", uri, timeout)),
+        let _relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
+        let mut params = ReadResourceRequestParams::new(uri);
+        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            match tokio::time::timeout(timeout, peer.read_resource_once(params.clone())).await {
+                Ok(Ok(ReadResourceResponse::Complete(result))) => return Ok(result),
+                Ok(Ok(ReadResourceResponse::InputRequired(input))) => {
+                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    params.input_responses = responses;
+                    params.request_state = state;
+                }
+                Ok(Ok(_)) => {
+                    return Err(upstream_error(
+                        &slot,
+                        "resources/read",
+                        uri,
+                        ServiceError::UnexpectedResponse,
+                    ));
+                }
+                Ok(Err(e)) => return Err(upstream_error(&slot, "resources/read", uri, e)),
+                Err(_) => return Err(timed_out(&slot, "resources/read", uri, timeout)),
+            }
         }
+        Err(too_many_rounds(&slot, uri))
     }
 
     /// Renders a prompt of a vMCP by its exposed name.
@@ -472,7 +500,7 @@ impl Gateway {
         caller: Caller,
     ) -> Result<GetPromptResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.get_prompt_in(&entry, name, arguments, Fill::rest(params, caller))
+        self.get_prompt_in(&entry, name, arguments, Fill::rest(params, caller), None)
             .await
     }
 
@@ -483,12 +511,13 @@ impl Gateway {
         name: &str,
         arguments: Option<Map<String, Value>>,
         fill: Fill,
+        session: Option<&SessionCall>,
     ) -> Result<GetPromptResult> {
         let mut rec = Record::start(entry, "prompts/get", &fill.caller);
         rec.target = Some(name.to_string());
         rec.arguments = arguments.clone().map(Value::Object);
         let result = self
-            .get_prompt_routed(entry, name, arguments, fill, &mut rec)
+            .get_prompt_routed(entry, name, arguments, fill, session, &mut rec)
             .await;
         self.finish(rec, &result);
         result
@@ -500,6 +529,7 @@ impl Gateway {
         name: &str,
         arguments: Option<Map<String, Value>>,
         fill: Fill,
+        session: Option<&SessionCall>,
         rec: &mut Record,
     ) -> Result<GetPromptResult> {
         let aggregate = self
@@ -522,11 +552,28 @@ impl Gateway {
         let mut params = GetPromptRequestParams::new(route.name.clone());
         params.arguments = arguments;
         let timeout = slot.timeout();
-        match tokio::time::timeout(timeout, peer.get_prompt(params)).await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(e)) => Err(upstream_error(&slot, "prompts/get", &route.name, e)),
-            Err(_) => Err(timed_out(&slot, "prompts/get", &route.name, timeout)),
+        let _relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
+        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            match tokio::time::timeout(timeout, peer.get_prompt_once(params.clone())).await {
+                Ok(Ok(GetPromptResponse::Complete(result))) => return Ok(result),
+                Ok(Ok(GetPromptResponse::InputRequired(input))) => {
+                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    params.input_responses = responses;
+                    params.request_state = state;
+                }
+                Ok(Ok(_)) => {
+                    return Err(upstream_error(
+                        &slot,
+                        "prompts/get",
+                        &route.name,
+                        ServiceError::UnexpectedResponse,
+                    ));
+                }
+                Ok(Err(e)) => return Err(upstream_error(&slot, "prompts/get", &route.name, e)),
+                Err(_) => return Err(timed_out(&slot, "prompts/get", &route.name, timeout)),
+            }
         }
+        Err(too_many_rounds(&slot, &route.name))
     }
 
     /// The cached aggregate when it has what the caller looks for; otherwise the aggregate
@@ -652,6 +699,15 @@ pub(crate) fn timed_out(
 }
 
 /// Maps an upstream failure to the error a client sees.
+/// An upstream that keeps answering `input_required`.
+fn too_many_rounds(slot: &Slot, target: &str) -> GatewayError {
+    GatewayError::internal(format!(
+        "{} asked for client input {} times in a row (input_required) without finishing {target}",
+        slot.name(),
+        rmcp::model::DEFAULT_MRTR_MAX_ROUNDS
+    ))
+}
+
 pub(crate) fn upstream_error(
     slot: &Slot,
     method: &str,

@@ -244,6 +244,66 @@ impl VmcpSession {
         }
     }
 
+    /// The call of a client of this session (2025-era: asked directly).
+    fn session_call(&self, context: &RequestContext<RoleServer>) -> SessionCall {
+        SessionCall {
+            caller: Caller {
+                progress: ProgressTarget::new(
+                    context.peer.clone(),
+                    context.meta.get_progress_token(),
+                ),
+                asker: Asker::Session(context.peer.clone()),
+                roots_key: Some(self.state.id.clone()),
+            },
+        }
+    }
+
+    /// One MRTR round of a 2026-07-28 request (`method` on `target`): `start` runs the
+    /// operation for the client's call; see `mrtr::Mrtr::round`.
+    async fn stateless_round<F>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        method: &str,
+        target: &str,
+        request_state: Option<String>,
+        input_responses: Option<rmcp::model::InputResponses>,
+        start: impl FnOnce(SessionCall) -> F + Send + 'static,
+    ) -> Result<Step, ErrorData>
+    where
+        F: std::future::Future<Output = crate::mrtr::Outcome> + Send + 'static,
+    {
+        let principal = format!(
+            "{}\n{}\n{method}\n{target}",
+            self.state.vmcp_id,
+            stateless_client_id(context.client_info().as_ref()),
+        );
+        self.gateway
+            .mrtr
+            .round(
+                Round {
+                    principal,
+                    capabilities: context.client_capabilities(),
+                    request_state,
+                    input_responses,
+                    progress: ProgressTarget::new(
+                        context.peer.clone(),
+                        context.meta.get_progress_token(),
+                    ),
+                },
+                move |asker, progress| {
+                    start(SessionCall {
+                        caller: Caller {
+                            progress,
+                            asker,
+                            roots_key: None,
+                        },
+                    })
+                },
+                self.stopped(context),
+            )
+            .await
+    }
+
     /// Pushes what happens upstream to this session's client, until the client goes away.
     fn watch(&self, peer: Peer<RoleServer>) {
         let mut events = self.gateway.subscribe();
@@ -423,36 +483,18 @@ impl ServerHandler for VmcpSession {
     ) -> Result<CallToolResponse, ErrorData> {
         let entry = self.entry()?;
         let fill = self.fill(&entry, request.meta.as_ref(), &context);
-        let progress_token = context.meta.get_progress_token();
         if is_stateless(&context) {
             // A 2026-07-28 stateless request: what its upstream asks comes back as MRTR rounds.
-            let principal = format!(
-                "{}\n{}\ntools/call\n{}",
-                self.state.vmcp_id,
-                stateless_client_id(context.client_info().as_ref()),
-                request.name
-            );
             let (me, name) = (self.clone(), request.name.clone());
             let arguments = request.arguments.clone();
             let step = self
-                .gateway
-                .mrtr
-                .round(
-                    Round {
-                        principal,
-                        capabilities: context.client_capabilities(),
-                        request_state: request.request_state.clone(),
-                        input_responses: request.input_responses.clone(),
-                        progress: ProgressTarget::new(context.peer.clone(), progress_token),
-                    },
-                    move |asker, progress| async move {
-                        let call = SessionCall {
-                            caller: Caller {
-                                progress,
-                                asker,
-                                roots_key: None,
-                            },
-                        };
+                .stateless_round(
+                    &context,
+                    "tools/call",
+                    &request.name,
+                    request.request_state.clone(),
+                    request.input_responses.clone(),
+                    move |call| async move {
                         me.gateway
                             .call_tool_in(&entry, &name, arguments, Some(&call), fill)
                             .await
@@ -462,7 +504,6 @@ impl ServerHandler for VmcpSession {
                             })
                             .map_err(to_error_data)
                     },
-                    self.stopped(&context),
                 )
                 .await?;
             return match step {
@@ -476,13 +517,7 @@ impl ServerHandler for VmcpSession {
                 },
             };
         }
-        let call = SessionCall {
-            caller: Caller {
-                progress: ProgressTarget::new(context.peer.clone(), progress_token),
-                asker: Asker::Session(context.peer.clone()),
-                roots_key: Some(self.state.id.clone()),
-            },
-        };
+        let call = self.session_call(&context);
         tokio::select! {
             result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call), fill) => {
                 result.map(|mut r| {
@@ -552,8 +587,41 @@ impl ServerHandler for VmcpSession {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let entry = self.entry()?;
         let caller = self.caller(&context);
+        if is_stateless(&context) {
+            let (me, uri) = (self.clone(), request.uri.clone());
+            let step = self
+                .stateless_round(
+                    &context,
+                    "resources/read",
+                    &request.uri,
+                    request.request_state.clone(),
+                    request.input_responses.clone(),
+                    move |call| async move {
+                        me.gateway
+                            .read_resource_logged(&entry, &uri, &caller, Some(&call))
+                            .await
+                            .map(|mut r| {
+                                r.result_type.get_or_insert(ResultType::COMPLETE);
+                                ServerResult::ReadResourceResult(r)
+                            })
+                            .map_err(to_error_data)
+                    },
+                )
+                .await?;
+            return match step {
+                Step::Input(input) => Ok(ReadResourceResponse::InputRequired(input)),
+                Step::Done(done) => match *done {
+                    ServerResult::ReadResourceResult(r) => Ok(r.into()),
+                    _ => Err(ErrorData::internal_error(
+                        "resources/read ended with another kind of result",
+                        None,
+                    )),
+                },
+            };
+        }
+        let call = self.session_call(&context);
         tokio::select! {
-            result = self.gateway.read_resource_logged(&entry, &request.uri, &caller) => {
+            result = self.gateway.read_resource_logged(&entry, &request.uri, &caller, Some(&call)) => {
                 result.map(|mut r| {
                     r.result_type.get_or_insert(ResultType::COMPLETE);
                     r.into()
@@ -725,8 +793,45 @@ impl ServerHandler for VmcpSession {
     ) -> Result<GetPromptResponse, ErrorData> {
         let entry = self.entry()?;
         let fill = self.fill(&entry, request.meta.as_ref(), &context);
+        if is_stateless(&context) {
+            let (me, name, arguments) = (
+                self.clone(),
+                request.name.clone(),
+                request.arguments.clone(),
+            );
+            let step = self
+                .stateless_round(
+                    &context,
+                    "prompts/get",
+                    &request.name,
+                    request.request_state.clone(),
+                    request.input_responses.clone(),
+                    move |call| async move {
+                        me.gateway
+                            .get_prompt_in(&entry, &name, arguments, fill, Some(&call))
+                            .await
+                            .map(|mut r| {
+                                r.result_type.get_or_insert(ResultType::COMPLETE);
+                                ServerResult::GetPromptResult(r)
+                            })
+                            .map_err(to_error_data)
+                    },
+                )
+                .await?;
+            return match step {
+                Step::Input(input) => Ok(GetPromptResponse::InputRequired(input)),
+                Step::Done(done) => match *done {
+                    ServerResult::GetPromptResult(r) => Ok(r.into()),
+                    _ => Err(ErrorData::internal_error(
+                        "prompts/get ended with another kind of result",
+                        None,
+                    )),
+                },
+            };
+        }
+        let call = self.session_call(&context);
         tokio::select! {
-            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments, fill) => {
+            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments, fill, Some(&call)) => {
                 result.map(|mut r| {
                     r.result_type.get_or_insert(ResultType::COMPLETE);
                     r.into()

@@ -378,6 +378,18 @@ async fn a_2026_upstreams_input_required_reaches_clients_of_both_eras() {
                 text(&r).starts_with("input: ") && text(&r).contains(&expected),
                 "{kind} for {name}: {r}"
             );
+            // resources/read: rmcp's client drives the rounds for 2026-07-28.
+            let uri = format!("fixture://up/items/mrtr-{kind}");
+            let r = c
+                .read_resource(ReadResourceRequestParams::new(uri.clone()))
+                .await
+                .unwrap_or_else(|e| panic!("{uri}: {e}"));
+            let r = serde_json::to_value(r).unwrap();
+            let t = r["contents"][0]["text"].as_str().unwrap_or_default();
+            assert!(
+                t.starts_with("input: ") && t.contains(&expected),
+                "{uri} for {name}: {r}"
+            );
         }
         c.cancel().await.unwrap();
     }
