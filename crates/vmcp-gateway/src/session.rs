@@ -647,7 +647,23 @@ impl ServerHandler for VmcpSession {
                     None,
                 )
             })?;
-        let (_, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
+        let (slot, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
+        if slot
+            .state()
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= "2026-07-28")
+        {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!(
+                    "resources/subscribe: {} speaks protocol 2026-07-28, which has no resources/subscribe, and vMCP does not yet subscriptions/listen to upstreams, so updates of {} cannot be relayed; to get them, register {} with \"protocol\": \"initialize\"",
+                    slot.name(),
+                    request.uri,
+                    slot.name()
+                ),
+                None,
+            ));
+        }
         let _ = peer
             .subscribe(SubscribeRequestParams::new(request.uri.clone()))
             .await;

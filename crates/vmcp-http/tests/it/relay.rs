@@ -391,6 +391,20 @@ async fn a_2026_upstreams_input_required_reaches_clients_of_both_eras() {
                 "{uri} for {name}: {r}"
             );
         }
+        if !stateless {
+            // What cannot be served says what and why, and what to do.
+            let e = c
+                .peer()
+                .subscribe(SubscribeRequestParams::new("fixture://up/info"))
+                .await
+                .expect_err("subscribe to a 2026-07-28 upstream");
+            let e = error_of(e);
+            assert!(
+                e.message.contains("speaks protocol 2026-07-28")
+                    && e.message.contains("\"protocol\": \"initialize\""),
+                "{e:?}"
+            );
+        }
         c.cancel().await.unwrap();
     }
     let r = app.get(&format!("/api/mcp-servers/{id}")).await.body;
