@@ -38,6 +38,10 @@ pub struct State {
     subscriptions: Mutex<BTreeSet<String>>,
     peers: Mutex<Vec<Peer<RoleServer>>>,
     log_level: Mutex<String>,
+    /// The roots the client last gave (asked after `initialized` and on roots/list_changed,
+    /// and cached, as servers such as server-everything do).
+    roots: Mutex<Option<Value>>,
+    roots_asked: AtomicU64,
 }
 
 impl State {
@@ -50,6 +54,8 @@ impl State {
             subscriptions: Mutex::new(BTreeSet::new()),
             peers: Mutex::new(Vec::new()),
             log_level: Mutex::new("debug".into()),
+            roots: Mutex::new(None),
+            roots_asked: AtomicU64::new(0),
         })
     }
 
@@ -92,6 +98,54 @@ async fn ask(peer: &Peer<RoleServer>, method: &str, params: Value) -> Result<Val
     match peer.send_request(request).await {
         Ok(result) => Ok(serde_json::to_value(result).unwrap_or(Value::Null)),
         Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The `mrtr` tool and `fixture://{name}/items/mrtr-{kind}`: the first round asks for `kind`
+/// (sampling, elicitation or roots) with input_required, the retry returns the answer.
+fn mrtr_input(
+    kind: &str,
+    responses: Option<&InputResponses>,
+) -> Result<String, Box<InputRequiredResult>> {
+    if let Some(answer) = responses.and_then(|r| r.get("input")) {
+        return Ok(format!("input: {answer}"));
+    }
+    let request = match kind {
+        "sampling" => InputRequest::CreateMessage(from_json(json!({
+            "method": "sampling/createMessage",
+            "params": {"messages": [{"role": "user", "content": {"type": "text", "text": "2+2?"}}], "maxTokens": 10}
+        }))),
+        "elicitation" => InputRequest::Elicitation(from_json(json!({
+            "method": "elicitation/create",
+            "params": {"message": "who?", "requestedSchema": {"type": "object", "properties": {
+                "username": {"type": "string"}, "email": {"type": "string"}}}}
+        }))),
+        _ => InputRequest::ListRoots(from_json(json!({"method": "roots/list"}))),
+    };
+    let requests: InputRequests = [("input".to_string(), request)].into_iter().collect();
+    Err(Box::new(InputRequiredResult::new(
+        Some(requests),
+        Some("fixture".into()),
+    )))
+}
+
+fn mrtr(
+    args: &serde_json::Map<String, Value>,
+    responses: Option<&InputResponses>,
+) -> CallToolResponse {
+    let kind = args.get("kind").and_then(Value::as_str).unwrap_or("roots");
+    match mrtr_input(kind, responses) {
+        Ok(text) => text_result(text).into(),
+        Err(input) => (*input).into(),
+    }
+}
+
+/// Asks the client for its roots and caches them.
+async fn fetch_roots(state: Arc<State>, peer: Peer<RoleServer>) {
+    state.roots_asked.fetch_add(1, Ordering::SeqCst);
+    match ask(&peer, "roots/list", json!({})).await {
+        Ok(v) => *state.roots.lock().unwrap() = Some(v["roots"].clone()),
+        Err(e) => eprintln!("fixture {}: roots/list failed: {e}", state.options.name),
     }
 }
 
@@ -200,6 +254,18 @@ impl Fixture {
                 "Asks the client to sample an LLM (sampling/createMessage) and returns its answer",
                 json!({"prompt": {"type": "string", "description": "The prompt to send"}}),
                 &["prompt"],
+            ),
+            tool(
+                "mrtr",
+                "2026-07-28 clients: asks for `kind` (sampling, elicitation or roots) with input_required, and returns the answer",
+                json!({"kind": {"type": "string", "enum": ["sampling", "elicitation", "roots"]}}),
+                &["kind"],
+            ),
+            tool(
+                "roots",
+                "Returns the roots it cached from its client's roots/list (asked after initialization and on roots/list_changed)",
+                json!({}),
+                &[],
             ),
             tool(
                 "content",
@@ -494,6 +560,16 @@ impl Fixture {
                 eprintln!("fixture {}: crashing, as asked", state.options.name);
                 std::process::exit(3);
             }
+            "roots" => {
+                let info = json!({
+                    "roots": state.roots.lock().unwrap().clone().unwrap_or(Value::Null),
+                    "asked": state.roots_asked.load(Ordering::SeqCst),
+                });
+                from_json(json!({
+                    "content": [{"type": "text", "text": info.to_string()}],
+                    "structuredContent": info
+                }))
+            }
             "whoami" => {
                 let info = json!({
                     "name": state.options.name,
@@ -640,7 +716,18 @@ impl ServerHandler for Fixture {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.state.peers.lock().unwrap().push(context.peer);
+        let asks_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.roots.is_some());
+        self.state.peers.lock().unwrap().push(context.peer.clone());
+        if asks_roots {
+            tokio::spawn(fetch_roots(self.state.clone(), context.peer));
+        }
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        fetch_roots(self.state.clone(), context.peer).await;
     }
 
     async fn list_tools(
@@ -657,6 +744,9 @@ impl ServerHandler for Fixture {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let args = request.arguments.clone().unwrap_or_default();
+        if request.name == "mrtr" {
+            return Ok(mrtr(&args, request.input_responses.as_ref()));
+        }
         self.call(&request.name, &args, &context)
             .await
             .map(Into::into)
@@ -689,6 +779,16 @@ impl ServerHandler for Fixture {
         request: ReadResourceRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let prefix = format!("fixture://{}/items/mrtr-", self.state.options.name);
+        if let Some(kind) = request.uri.strip_prefix(&prefix) {
+            return Ok(match mrtr_input(kind, request.input_responses.as_ref()) {
+                Ok(text) => {
+                    ReadResourceResult::new(vec![ResourceContents::text(text, request.uri.clone())])
+                        .into()
+                }
+                Err(input) => (*input).into(),
+            });
+        }
         self.read(&request.uri).map(Into::into)
     }
 

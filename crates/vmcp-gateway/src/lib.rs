@@ -9,6 +9,7 @@ mod error;
 pub mod events;
 mod manage;
 pub mod metrics;
+pub mod mrtr;
 pub mod oplog;
 mod ops;
 pub mod relay;
@@ -40,6 +41,8 @@ pub type Result<T, E = GatewayError> = std::result::Result<T, E>;
 pub struct GatewayOptions {
     pub supervisor: SupervisorOptions,
     pub logs: oplog::LogOptions,
+    /// How long a 2026-07-28 client's call waits for its input (default `mrtr::DEFAULT_TTL`).
+    pub mrtr_ttl: Option<std::time::Duration>,
 }
 
 /// The running gateway. Cheap to share: hold it in an `Arc`.
@@ -57,6 +60,8 @@ pub struct Gateway {
     /// The operation log's writer.
     pub oplog: oplog::OpLog,
     metrics: metrics::Metrics,
+    /// Calls of 2026-07-28 clients waiting for their input (see `mrtr`).
+    pub mrtr: Arc<mrtr::Mrtr>,
 }
 
 impl Gateway {
@@ -88,6 +93,10 @@ impl Gateway {
             sessions: session::Sessions::default(),
             oplog,
             metrics: metrics::Metrics::default(),
+            mrtr: mrtr::Mrtr::new(
+                options.mrtr_ttl.unwrap_or(mrtr::DEFAULT_TTL),
+                mrtr::MAX_PARKED,
+            ),
         });
         // Before any server starts: its first words on stderr are scrubbed too.
         gateway.refresh_log_secrets();

@@ -12,9 +12,10 @@ use futures::future::join_all;
 use rmcp::ServiceError;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest, ErrorCode,
-    GetPromptRequestParams, GetPromptResult, JsonObject, ProgressToken, ReadResourceRequestParams,
-    ReadResourceResult, RequestId, ServerResult,
+    GetPromptRequestParams, GetPromptResult, InputRequest, JsonObject, ReadResourceRequestParams,
+    ReadResourceResult, RequestId, ServerRequest, ServerResult,
 };
+use rmcp::model::{GetPromptResponse, ReadResourceResponse};
 use rmcp::service::Peer;
 use rmcp::service::PeerRequestOptions;
 use serde_json::{Map, Value};
@@ -29,8 +30,7 @@ use serde_json::json;
 /// The MCP client session a call comes from: where its progress notifications and its
 /// upstream's requests (sampling, elicitation, roots) go.
 pub struct SessionCall {
-    pub peer: Peer<rmcp::RoleServer>,
-    pub progress_token: Option<ProgressToken>,
+    pub caller: crate::relay::Caller,
 }
 
 /// An operation being recorded.
@@ -329,43 +329,108 @@ impl Gateway {
         let (slot, peer) = self.peer_of(&route.server_id).await?;
         let mut params = CallToolRequestParams::new(route.name.clone());
         params.arguments = Some(arguments);
-        let mut relayed = session.map(|s| {
+        let mut relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
+        if let Some(s) = session {
+            // The server caches its client's roots: make them this client's first.
             self.supervisor
                 .relay()
-                .begin(&slot.id, s.peer.clone(), s.progress_token.clone())
-        });
-        let request: ClientRequest =
-            serde_json::from_value(serde_json::json!({"method": "tools/call", "params": params}))
-                .map_err(|e| GatewayError::internal(format!("tools/call request: {e}")))?;
+                .sync_roots(&slot.id, &s.caller, &peer, slot.timeout())
+                .await;
+        }
         let _permit = call_permit(&slot, "tools/call", &route.name).await?;
-        let handle = peer
-            .send_cancellable_request(request, PeerRequestOptions::no_options())
-            .await
-            .map_err(|e| upstream_error(&slot, "tools/call", &route.name, e))?;
-        if let Some(r) = relayed.as_mut() {
-            r.watch_progress(&handle.progress_token);
+        // A 2026-07-28 upstream asks for client input by answering `input_required` (MRTR):
+        // each input request is relayed like a mid-call request, and the call is sent again
+        // with the answers.
+        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            let request: ClientRequest = serde_json::from_value(
+                serde_json::json!({"method": "tools/call", "params": params}),
+            )
+            .map_err(|e| GatewayError::internal(format!("tools/call request: {e}")))?;
+            let handle = peer
+                .send_cancellable_request(request, PeerRequestOptions::no_options())
+                .await
+                .map_err(|e| upstream_error(&slot, "tools/call", &route.name, e))?;
+            if let Some(r) = relayed.as_mut() {
+                r.watch_progress(&handle.progress_token);
+            }
+            // Dropped before the answer (timeout, client gone): the upstream request is cancelled.
+            let mut abandoned = CancelOnDrop {
+                peer: peer.clone(),
+                id: Some(handle.id.clone()),
+            };
+            let timeout = slot.timeout();
+            let outcome = tokio::time::timeout(timeout, handle.await_response()).await;
+            if outcome.is_ok() {
+                abandoned.id = None;
+            }
+            match outcome {
+                Ok(Ok(ServerResult::CallToolResult(result))) => return Ok(result),
+                Ok(Ok(ServerResult::InputRequiredResult(input))) => {
+                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    params.input_responses = responses;
+                    params.request_state = state;
+                }
+                Ok(Ok(_)) => {
+                    return Err(upstream_error(
+                        &slot,
+                        "tools/call",
+                        &route.name,
+                        ServiceError::UnexpectedResponse,
+                    ));
+                }
+                Ok(Err(e)) => return Err(upstream_error(&slot, "tools/call", &route.name, e)),
+                Err(_) => return Err(timed_out(&slot, "tools/call", &route.name, timeout)),
+            }
         }
-        // Dropped before the answer (timeout, client gone): the upstream request is cancelled.
-        let mut abandoned = CancelOnDrop {
-            peer: peer.clone(),
-            id: Some(handle.id.clone()),
-        };
-        let timeout = slot.timeout();
-        let outcome = tokio::time::timeout(timeout, handle.await_response()).await;
-        if outcome.is_ok() {
-            abandoned.id = None;
+        Err(too_many_rounds(&slot, &route.name))
+    }
+
+    /// An upstream's `input_required` (2026-07-28 MRTR): each input request is asked of the
+    /// client whose call is in flight (as mid-call requests are); the answers and the state to
+    /// send back.
+    async fn client_inputs(
+        &self,
+        slot: &Slot,
+        input: rmcp::model::InputRequiredResult,
+    ) -> Result<(Option<rmcp::model::InputResponses>, Option<String>)> {
+        let mut responses = rmcp::model::InputResponses::new();
+        for (key, request) in input.input_requests.unwrap_or_default() {
+            let (request, method) = match request {
+                InputRequest::CreateMessage(r) => (
+                    ServerRequest::CreateMessageRequest(r),
+                    "sampling/createMessage",
+                ),
+                InputRequest::Elicitation(r) => {
+                    (ServerRequest::ElicitRequest(r), "elicitation/create")
+                }
+                InputRequest::ListRoots(r) => (ServerRequest::ListRootsRequest(r), "roots/list"),
+                _ => {
+                    return Err(GatewayError::internal(format!(
+                        "{} asked for a kind of client input that vMCP does not know",
+                        slot.name()
+                    )));
+                }
+            };
+            let answer = self
+                .supervisor
+                .relay()
+                .request(&slot.id, &slot.name(), request, method)
+                .await
+                .map_err(|e| {
+                    GatewayError::internal(format!(
+                        "{} asked for {method} (input_required) and it failed: {}",
+                        slot.name(),
+                        e.message
+                    ))
+                })?;
+            let value = serde_json::to_value(answer)
+                .map_err(|e| GatewayError::internal(format!("{method} answer: {e}")))?;
+            responses.insert(key, value);
         }
-        match outcome {
-            Ok(Ok(ServerResult::CallToolResult(result))) => Ok(result),
-            Ok(Ok(_)) => Err(upstream_error(
-                &slot,
-                "tools/call",
-                &route.name,
-                ServiceError::UnexpectedResponse,
-            )),
-            Ok(Err(e)) => Err(upstream_error(&slot, "tools/call", &route.name, e)),
-            Err(_) => Err(timed_out(&slot, "tools/call", &route.name, timeout)),
-        }
+        Ok((
+            (!responses.is_empty()).then_some(responses),
+            input.request_state,
+        ))
     }
 
     /// Reads a resource of a vMCP by URI.
@@ -376,21 +441,22 @@ impl Gateway {
         caller: &Caller,
     ) -> Result<ReadResourceResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.read_resource_logged(&entry, uri, caller).await
+        self.read_resource_logged(&entry, uri, caller, None).await
     }
 
-    /// Reads a resource and records the operation.
+    /// Reads a resource and records the operation (`session`: the MCP client it is read for).
     pub async fn read_resource_logged(
         &self,
         entry: &VmcpEntry,
         uri: &str,
         caller: &Caller,
+        session: Option<&SessionCall>,
     ) -> Result<ReadResourceResult> {
         let mut rec = Record::start(entry, "resources/read", caller);
         rec.target = Some(uri.to_string());
         let aggregate = entry.aggregate(&self.supervisor);
         rec.server_id = aggregate.resource_owner(uri).map(String::from);
-        let result = self.read_resource_in(entry, uri).await;
+        let result = self.read_resource_in(entry, uri, session).await;
         self.finish_upstream(rec, result)
     }
 
@@ -398,6 +464,7 @@ impl Gateway {
         &self,
         entry: &VmcpEntry,
         uri: &str,
+        session: Option<&SessionCall>,
     ) -> Result<ReadResourceResult> {
         let aggregate = self
             .aggregate_with(entry, |a| a.resource_owner(uri).is_some())
@@ -416,12 +483,29 @@ impl Gateway {
         let (slot, peer) = self.peer_of(owner).await?;
         let _permit = call_permit(&slot, "resources/read", uri).await?;
         let timeout = slot.timeout();
-        let params = ReadResourceRequestParams::new(uri);
-        match tokio::time::timeout(timeout, peer.read_resource(params)).await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(e)) => Err(upstream_error(&slot, "resources/read", uri, e)),
-            Err(_) => Err(timed_out(&slot, "resources/read", uri, timeout)),
+        let _relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
+        let mut params = ReadResourceRequestParams::new(uri);
+        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            match tokio::time::timeout(timeout, peer.read_resource_once(params.clone())).await {
+                Ok(Ok(ReadResourceResponse::Complete(result))) => return Ok(result),
+                Ok(Ok(ReadResourceResponse::InputRequired(input))) => {
+                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    params.input_responses = responses;
+                    params.request_state = state;
+                }
+                Ok(Ok(_)) => {
+                    return Err(upstream_error(
+                        &slot,
+                        "resources/read",
+                        uri,
+                        ServiceError::UnexpectedResponse,
+                    ));
+                }
+                Ok(Err(e)) => return Err(upstream_error(&slot, "resources/read", uri, e)),
+                Err(_) => return Err(timed_out(&slot, "resources/read", uri, timeout)),
+            }
         }
+        Err(too_many_rounds(&slot, uri))
     }
 
     /// Renders a prompt of a vMCP by its exposed name.
@@ -434,7 +518,7 @@ impl Gateway {
         caller: Caller,
     ) -> Result<GetPromptResult> {
         let entry = self.entry_by_id(vmcp_id)?;
-        self.get_prompt_in(&entry, name, arguments, Fill::rest(params, caller))
+        self.get_prompt_in(&entry, name, arguments, Fill::rest(params, caller), None)
             .await
     }
 
@@ -445,12 +529,13 @@ impl Gateway {
         name: &str,
         arguments: Option<Map<String, Value>>,
         fill: Fill,
+        session: Option<&SessionCall>,
     ) -> Result<GetPromptResult> {
         let mut rec = Record::start(entry, "prompts/get", &fill.caller);
         rec.target = Some(name.to_string());
         rec.arguments = arguments.clone().map(Value::Object);
         let result = self
-            .get_prompt_routed(entry, name, arguments, fill, &mut rec)
+            .get_prompt_routed(entry, name, arguments, fill, session, &mut rec)
             .await;
         self.finish_upstream(rec, result)
     }
@@ -461,6 +546,7 @@ impl Gateway {
         name: &str,
         arguments: Option<Map<String, Value>>,
         fill: Fill,
+        session: Option<&SessionCall>,
         rec: &mut Record,
     ) -> Result<GetPromptResult> {
         let aggregate = self
@@ -483,11 +569,28 @@ impl Gateway {
         let mut params = GetPromptRequestParams::new(route.name.clone());
         params.arguments = arguments;
         let timeout = slot.timeout();
-        match tokio::time::timeout(timeout, peer.get_prompt(params)).await {
-            Ok(Ok(result)) => Ok(result),
-            Ok(Err(e)) => Err(upstream_error(&slot, "prompts/get", &route.name, e)),
-            Err(_) => Err(timed_out(&slot, "prompts/get", &route.name, timeout)),
+        let _relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
+        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            match tokio::time::timeout(timeout, peer.get_prompt_once(params.clone())).await {
+                Ok(Ok(GetPromptResponse::Complete(result))) => return Ok(result),
+                Ok(Ok(GetPromptResponse::InputRequired(input))) => {
+                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    params.input_responses = responses;
+                    params.request_state = state;
+                }
+                Ok(Ok(_)) => {
+                    return Err(upstream_error(
+                        &slot,
+                        "prompts/get",
+                        &route.name,
+                        ServiceError::UnexpectedResponse,
+                    ));
+                }
+                Ok(Err(e)) => return Err(upstream_error(&slot, "prompts/get", &route.name, e)),
+                Err(_) => return Err(timed_out(&slot, "prompts/get", &route.name, timeout)),
+            }
         }
+        Err(too_many_rounds(&slot, &route.name))
     }
 
     /// The cached aggregate when it has what the caller looks for; otherwise the aggregate
@@ -613,6 +716,15 @@ pub(crate) fn timed_out(
 }
 
 /// Maps an upstream failure to the error a client sees.
+/// An upstream that keeps answering `input_required`.
+fn too_many_rounds(slot: &Slot, target: &str) -> GatewayError {
+    GatewayError::internal(format!(
+        "{} asked for client input {} times in a row (input_required) without finishing {target}",
+        slot.name(),
+        rmcp::model::DEFAULT_MRTR_MAX_ROUNDS
+    ))
+}
+
 pub(crate) fn upstream_error(
     slot: &Slot,
     method: &str,

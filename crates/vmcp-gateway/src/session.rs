@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
 use rmcp::model::*;
-use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::service::{NotificationContext, Peer, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use vmcp_domain::{Timestamp, time};
 
 use crate::aggregate::VmcpEntry;
+use crate::mrtr::{Round, Step};
 use crate::ops::SessionCall;
+use crate::relay::{Asker, Caller, ProgressTarget};
 use crate::{ErrorKind, Gateway, GatewayError, GatewayEvent};
 
 /// Items per page of the list methods.
@@ -242,6 +244,66 @@ impl VmcpSession {
         }
     }
 
+    /// The call of a client of this session (2025-era: asked directly).
+    fn session_call(&self, context: &RequestContext<RoleServer>) -> SessionCall {
+        SessionCall {
+            caller: Caller {
+                progress: ProgressTarget::new(
+                    context.peer.clone(),
+                    context.meta.get_progress_token(),
+                ),
+                asker: Asker::Session(context.peer.clone()),
+                roots_key: Some(self.state.id.clone()),
+            },
+        }
+    }
+
+    /// One MRTR round of a 2026-07-28 request (`method` on `target`): `start` runs the
+    /// operation for the client's call; see `mrtr::Mrtr::round`.
+    async fn stateless_round<F>(
+        &self,
+        context: &RequestContext<RoleServer>,
+        method: &str,
+        target: &str,
+        request_state: Option<String>,
+        input_responses: Option<rmcp::model::InputResponses>,
+        start: impl FnOnce(SessionCall) -> F + Send + 'static,
+    ) -> Result<Step, ErrorData>
+    where
+        F: std::future::Future<Output = crate::mrtr::Outcome> + Send + 'static,
+    {
+        let principal = format!(
+            "{}\n{}\n{method}\n{target}",
+            self.state.vmcp_id,
+            stateless_client_id(context.client_info().as_ref()),
+        );
+        self.gateway
+            .mrtr
+            .round(
+                Round {
+                    principal,
+                    capabilities: context.client_capabilities(),
+                    request_state,
+                    input_responses,
+                    progress: ProgressTarget::new(
+                        context.peer.clone(),
+                        context.meta.get_progress_token(),
+                    ),
+                },
+                move |asker, progress| {
+                    start(SessionCall {
+                        caller: Caller {
+                            progress,
+                            asker,
+                            roots_key: None,
+                        },
+                    })
+                },
+                self.stopped(context),
+            )
+            .await
+    }
+
     /// Pushes what happens upstream to this session's client, until the client goes away.
     fn watch(&self, peer: Peer<RoleServer>) {
         let mut events = self.gateway.subscribe();
@@ -312,6 +374,14 @@ fn uuid_like() -> String {
     vmcp_domain::ids::new_log_id()
         .trim_start_matches("log_")
         .to_string()
+}
+
+/// Whether a request is of the 2026-07-28 era (stateless: no requests can be sent to its
+/// client; rmcp gives such requests a peer whose info comes from the request's `_meta`).
+fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
 }
 
 /// The client id of a stateless request: `name/version`, from its `_meta` (where clientInfo is
@@ -412,11 +482,42 @@ impl ServerHandler for VmcpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let entry = self.entry()?;
-        let call = SessionCall {
-            peer: context.peer.clone(),
-            progress_token: context.meta.get_progress_token(),
-        };
         let fill = self.fill(&entry, request.meta.as_ref(), &context);
+        if is_stateless(&context) {
+            // A 2026-07-28 stateless request: what its upstream asks comes back as MRTR rounds.
+            let (me, name) = (self.clone(), request.name.clone());
+            let arguments = request.arguments.clone();
+            let step = self
+                .stateless_round(
+                    &context,
+                    "tools/call",
+                    &request.name,
+                    request.request_state.clone(),
+                    request.input_responses.clone(),
+                    move |call| async move {
+                        me.gateway
+                            .call_tool_in(&entry, &name, arguments, Some(&call), fill)
+                            .await
+                            .map(|mut r| {
+                                r.result_type.get_or_insert(ResultType::COMPLETE);
+                                ServerResult::CallToolResult(r)
+                            })
+                            .map_err(to_error_data)
+                    },
+                )
+                .await?;
+            return match step {
+                Step::Input(input) => Ok(CallToolResponse::InputRequired(input)),
+                Step::Done(done) => match *done {
+                    ServerResult::CallToolResult(r) => Ok(r.into()),
+                    _ => Err(ErrorData::internal_error(
+                        "tools/call ended with another kind of result",
+                        None,
+                    )),
+                },
+            };
+        }
+        let call = self.session_call(&context);
         tokio::select! {
             result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call), fill) => {
                 result.map(|mut r| {
@@ -425,6 +526,20 @@ impl ServerHandler for VmcpSession {
                 }).map_err(to_error_data)
             }
             _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
+        }
+    }
+
+    /// The client's roots changed: the upstreams that cache them are told (and ask again).
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        let servers = self
+            .gateway
+            .supervisor()
+            .relay()
+            .servers_with_roots_of(&self.state.id);
+        for server_id in servers {
+            if let Ok((_, peer)) = self.gateway.peer_of(&server_id).await {
+                let _ = peer.notify_roots_list_changed().await;
+            }
         }
     }
 
@@ -472,8 +587,41 @@ impl ServerHandler for VmcpSession {
     ) -> Result<ReadResourceResponse, ErrorData> {
         let entry = self.entry()?;
         let caller = self.caller(&context);
+        if is_stateless(&context) {
+            let (me, uri) = (self.clone(), request.uri.clone());
+            let step = self
+                .stateless_round(
+                    &context,
+                    "resources/read",
+                    &request.uri,
+                    request.request_state.clone(),
+                    request.input_responses.clone(),
+                    move |call| async move {
+                        me.gateway
+                            .read_resource_logged(&entry, &uri, &caller, Some(&call))
+                            .await
+                            .map(|mut r| {
+                                r.result_type.get_or_insert(ResultType::COMPLETE);
+                                ServerResult::ReadResourceResult(r)
+                            })
+                            .map_err(to_error_data)
+                    },
+                )
+                .await?;
+            return match step {
+                Step::Input(input) => Ok(ReadResourceResponse::InputRequired(input)),
+                Step::Done(done) => match *done {
+                    ServerResult::ReadResourceResult(r) => Ok(r.into()),
+                    _ => Err(ErrorData::internal_error(
+                        "resources/read ended with another kind of result",
+                        None,
+                    )),
+                },
+            };
+        }
+        let call = self.session_call(&context);
         tokio::select! {
-            result = self.gateway.read_resource_logged(&entry, &request.uri, &caller) => {
+            result = self.gateway.read_resource_logged(&entry, &request.uri, &caller, Some(&call)) => {
                 result.map(|mut r| {
                     r.result_type.get_or_insert(ResultType::COMPLETE);
                     r.into()
@@ -499,7 +647,23 @@ impl ServerHandler for VmcpSession {
                     None,
                 )
             })?;
-        let (_, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
+        let (slot, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
+        if slot
+            .state()
+            .protocol_version()
+            .is_some_and(|v| v.as_str() >= "2026-07-28")
+        {
+            return Err(ErrorData::new(
+                ErrorCode::METHOD_NOT_FOUND,
+                format!(
+                    "resources/subscribe: {} speaks protocol 2026-07-28, which has no resources/subscribe, and vMCP does not yet subscriptions/listen to upstreams, so updates of {} cannot be relayed; to get them, register {} with \"protocol\": \"initialize\"",
+                    slot.name(),
+                    request.uri,
+                    slot.name()
+                ),
+                None,
+            ));
+        }
         let _ = peer
             .subscribe(SubscribeRequestParams::new(request.uri.clone()))
             .await;
@@ -509,6 +673,97 @@ impl ServerHandler for VmcpSession {
             .expect("subscriptions lock")
             .insert(request.uri);
         Ok(())
+    }
+
+    /// 2026-07-28 clients' `subscriptions/listen`: everything they ask for is accepted (URIs
+    /// that no member offers simply never change).
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
+    /// Pushes the vMCP's list changes and the updates of the subscribed resources (subscribed
+    /// upstream, as `resources/subscribe` does) until the client ends the subscription.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut events = self.gateway.subscribe();
+        let accepted = context.accepted().clone();
+        let uris: HashSet<String> = accepted
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        if !uris.is_empty() {
+            let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
+            for uri in &uris {
+                let Some(owner) = aggregate.resource_owner(uri) else {
+                    continue;
+                };
+                if let Ok((_, peer)) = self.gateway.peer_of(owner).await {
+                    let _ = peer
+                        .subscribe(SubscribeRequestParams::new(uri.clone()))
+                        .await;
+                }
+            }
+        }
+        let sink = context.sink().clone();
+        let lists = [
+            (
+                accepted.tools_list_changed,
+                "notifications/tools/list_changed",
+            ),
+            (
+                accepted.prompts_list_changed,
+                "notifications/prompts/list_changed",
+            ),
+            (
+                accepted.resources_list_changed,
+                "notifications/resources/list_changed",
+            ),
+        ];
+        loop {
+            let event = tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                _ = self.state.ended.cancelled() => return Ok(()),
+                event = events.recv() => event,
+            };
+            let event = match event {
+                Ok(e) => e,
+                Err(RecvError::Lagged(_)) => GatewayEvent::VmcpChanged {
+                    vmcp_id: self.state.vmcp_id.clone(),
+                },
+                Err(RecvError::Closed) => return Ok(()),
+            };
+            let notifications: Vec<ServerNotification> = match event {
+                GatewayEvent::CatalogChanged { server_id } if self.is_member(&server_id) => lists
+                    .iter()
+                    .filter(|(on, _)| *on == Some(true))
+                    .map(|(_, method)| from_json(json!({ "method": method })))
+                    .collect(),
+                GatewayEvent::VmcpChanged { vmcp_id } if vmcp_id == self.state.vmcp_id => lists
+                    .iter()
+                    .filter(|(on, _)| *on == Some(true))
+                    .map(|(_, method)| from_json(json!({ "method": method })))
+                    .collect(),
+                GatewayEvent::ResourceUpdated { server_id, uri }
+                    if uris.contains(&uri) && self.is_member(&server_id) =>
+                {
+                    vec![from_json(json!({
+                        "method": "notifications/resources/updated",
+                        "params": {"uri": uri}
+                    }))]
+                }
+                _ => Vec::new(),
+            };
+            for notification in notifications {
+                if let Err(e) = sink.send(notification).await {
+                    tracing::debug!(error = %e, "subscriptions/listen: the client is gone");
+                    return Ok(());
+                }
+            }
+        }
     }
 
     async fn unsubscribe(
@@ -554,8 +809,45 @@ impl ServerHandler for VmcpSession {
     ) -> Result<GetPromptResponse, ErrorData> {
         let entry = self.entry()?;
         let fill = self.fill(&entry, request.meta.as_ref(), &context);
+        if is_stateless(&context) {
+            let (me, name, arguments) = (
+                self.clone(),
+                request.name.clone(),
+                request.arguments.clone(),
+            );
+            let step = self
+                .stateless_round(
+                    &context,
+                    "prompts/get",
+                    &request.name,
+                    request.request_state.clone(),
+                    request.input_responses.clone(),
+                    move |call| async move {
+                        me.gateway
+                            .get_prompt_in(&entry, &name, arguments, fill, Some(&call))
+                            .await
+                            .map(|mut r| {
+                                r.result_type.get_or_insert(ResultType::COMPLETE);
+                                ServerResult::GetPromptResult(r)
+                            })
+                            .map_err(to_error_data)
+                    },
+                )
+                .await?;
+            return match step {
+                Step::Input(input) => Ok(GetPromptResponse::InputRequired(input)),
+                Step::Done(done) => match *done {
+                    ServerResult::GetPromptResult(r) => Ok(r.into()),
+                    _ => Err(ErrorData::internal_error(
+                        "prompts/get ended with another kind of result",
+                        None,
+                    )),
+                },
+            };
+        }
+        let call = self.session_call(&context);
         tokio::select! {
-            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments, fill) => {
+            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments, fill, Some(&call)) => {
                 result.map(|mut r| {
                     r.result_type.get_or_insert(ResultType::COMPLETE);
                     r.into()

@@ -152,7 +152,7 @@ impl Resolver for VmcpResolver<'_> {
             caller.source = self.fill.caller.source;
             let result = self
                 .gateway
-                .read_resource_logged(self.entry, &uri, &caller)
+                .read_resource_logged(self.entry, &uri, &caller, None)
                 .await
                 .map_err(|e| format!("{}: {}", e.error, e.detail))?;
             let value = serde_json::to_value(&result).unwrap_or_default();
@@ -175,7 +175,7 @@ impl Resolver for VmcpResolver<'_> {
         Box::pin(async move {
             let result = self
                 .gateway
-                .get_prompt_in(self.entry, &name, Some(args), nested(self.fill))
+                .get_prompt_in(self.entry, &name, Some(args), nested(self.fill), None)
                 .await
                 .map_err(|e| format!("{}: {}", e.error, e.detail))?;
             let value = serde_json::to_value(&result).unwrap_or_default();

@@ -529,7 +529,8 @@ async fn ending_a_session_cancels_its_calls_upstream_at_once() {
                           "params": {"name": "alpha.hang", "arguments": {}}});
         caller.post(call).await.text().await
     });
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Time for the call to reach the upstream (generous: CI machines are busy).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     let r = reqwest::Client::new()
         .delete(&url)
         .header("mcp-session-id", &raw.session)
@@ -538,7 +539,7 @@ async fn ending_a_session_cancels_its_calls_upstream_at_once() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     // rmcp alone would wait 5 s before cancelling; the slot must be free well before.
-    wait_cancelled(&app, &vmcp, 1, Duration::from_secs(3)).await;
+    wait_cancelled(&app, &vmcp, 1, Duration::from_secs(4)).await;
     let _ = hanging.await;
 
     // Legacy SSE: the client closes its event stream while a call hangs.
@@ -574,9 +575,10 @@ async fn ending_a_session_cancels_its_calls_upstream_at_once() {
         .status(),
         202
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Time for the call to reach the upstream (generous: CI machines are busy).
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     drop(events);
-    wait_cancelled(&app, &vmcp, 2, Duration::from_secs(3)).await;
+    wait_cancelled(&app, &vmcp, 2, Duration::from_secs(4)).await;
     app.stop().await;
 }
 

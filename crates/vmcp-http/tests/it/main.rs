@@ -8,6 +8,7 @@ mod management;
 mod mcp;
 mod openapi;
 mod operations;
+mod relay;
 mod security;
 mod stats;
 mod substitution;

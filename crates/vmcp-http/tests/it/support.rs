@@ -35,13 +35,29 @@ impl TestApp {
         security: vmcp_http::auth::SecurityOptions,
         mcp: vmcp_http::mcp::McpOptions,
     ) -> Self {
-        let store = db.open();
-        let gateway = Gateway::start(
-            store,
-            GatewayOptions::default(),
-            tokio::runtime::Handle::current(),
+        Self::start_all(db, security, mcp, GatewayOptions::default()).await
+    }
+
+    /// An app with the given gateway settings.
+    pub async fn start_with_gateway(db: TestDatabase, options: GatewayOptions) -> Self {
+        Self::start_all(
+            db,
+            vmcp_http::auth::SecurityOptions::default(),
+            vmcp_http::mcp::McpOptions::default(),
+            options,
         )
-        .expect("gateway");
+        .await
+    }
+
+    async fn start_all(
+        db: TestDatabase,
+        security: vmcp_http::auth::SecurityOptions,
+        mcp: vmcp_http::mcp::McpOptions,
+        options: GatewayOptions,
+    ) -> Self {
+        let store = db.open();
+        let gateway =
+            Gateway::start(store, options, tokio::runtime::Handle::current()).expect("gateway");
         let state = AppState::new(gateway.clone(), mcp).with_security(security);
         let bound = vmcp_http::bind(state, "127.0.0.1:0", Some(1)).expect("bind");
         let base = format!("http://{}", bound.addrs[0]);
