@@ -152,7 +152,8 @@ for l in summary["latency"]:
     d = direct_of.get(l["client"]) if l["label"] == "http" else None
     fmt = lambda x: "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:g}"
     added = fmt(round(l["p50_ms"] - d["p50_ms"], 2)) if d else "-"
-    ratio = f"{100 * l['calls_per_s'] / d['calls_per_s']:.0f}%" if d and d.get("calls_per_s") and l.get("calls_per_s") == l.get("calls_per_s") else "-"
+    ok = lambda x: isinstance(x, (int, float)) and x == x
+    ratio = f"{100 * l['calls_per_s'] / d['calls_per_s']:.0f}%" if d and ok(d.get("calls_per_s")) and ok(l.get("calls_per_s")) else "-"
     rows.append(f"| {short(l['client'])} | {l['endpoint']} | server-everything over {l['label']} | "
                 f"{fmt(d['p50_ms']) + ' / ' + fmt(d['p99_ms']) if d else '-'} | {fmt(l['p50_ms'])} / {fmt(l['p99_ms'])} | {added} | "
                 f"{fmt(d.get('calls_per_s')) if d else '-'} | {fmt(l.get('calls_per_s'))} | {ratio} |")

@@ -272,11 +272,20 @@ impl VmcpSession {
     where
         F: std::future::Future<Output = crate::mrtr::Outcome> + Send + 'static,
     {
-        let principal = format!(
-            "{}\n{}\n{method}\n{target}",
-            self.state.vmcp_id,
-            stateless_client_id(context.client_info().as_ref()),
-        );
+        let client = stateless_client_id(context.client_info().as_ref());
+        let principal = format!("{}\n{client}\n{method}\n{target}", self.state.vmcp_id);
+        // Stateless clients have no identity across requests but their name: an upstream that
+        // last saw the roots of this client's name (or, for clients without roots, of another
+        // client without roots) is not asked to fetch them again before every call. Two
+        // instances of one client share their roots this way (docs/mcp.md says so).
+        let declares_roots = context
+            .client_capabilities()
+            .is_some_and(|c| c.roots.is_some());
+        let roots_key = if declares_roots {
+            format!("stateless\n{}\n{client}", self.state.vmcp_id)
+        } else {
+            "stateless\nno roots".to_string()
+        };
         self.gateway
             .mrtr
             .round(
@@ -295,7 +304,7 @@ impl VmcpSession {
                         caller: Caller {
                             progress,
                             asker,
-                            roots_key: None,
+                            roots_key: Some(roots_key),
                         },
                     })
                 },
