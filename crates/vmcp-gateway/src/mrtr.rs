@@ -155,12 +155,16 @@ impl Mrtr {
                 (task, asks, parked)
             }
         };
+        // If this round is dropped (its HTTP request went away) while the call runs and is not
+        // parked, the call ends with it instead of running on unseen.
+        let mut unattended = AbortOnDrop(Some(task.abort_handle()));
         tokio::pin!(stopped);
         let mut open = true;
         loop {
             tokio::select! {
                 biased;
                 done = &mut task => {
+                    unattended.0 = None;
                     return match done {
                         Ok(outcome) => outcome.map(|r| Step::Done(Box::new(r))),
                         Err(e) => Err(ErrorData::internal_error(format!("the call failed: {e}"), None)),
@@ -181,6 +185,7 @@ impl Mrtr {
                     let n = self.next.fetch_add(1, Ordering::Relaxed);
                     let key = format!("vmcp-{n}");
                     let pending = Pending { key: key.clone(), method: ask.method, reply: ask.reply };
+                    unattended.0 = None;
                     let handle = self.park(principal, task, asks, pending, progress)?;
                     let mut requests = rmcp::model::InputRequests::new();
                     requests.insert(key, request);
@@ -303,5 +308,16 @@ impl Mrtr {
         drop(parked);
         let _ = p.pending.reply.send(Ok(result));
         Ok((p.task, p.asks, p.progress))
+    }
+}
+
+/// Aborts a task when dropped, unless disarmed (`.0 = None`).
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
     }
 }

@@ -366,7 +366,9 @@ impl Gateway {
             match outcome {
                 Ok(Ok(ServerResult::CallToolResult(result))) => return Ok(result),
                 Ok(Ok(ServerResult::InputRequiredResult(input))) => {
-                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    let (responses, state) = self
+                        .client_inputs(&slot, input, session.map(|s| &s.caller))
+                        .await?;
                     params.input_responses = responses;
                     params.request_state = state;
                 }
@@ -386,12 +388,13 @@ impl Gateway {
     }
 
     /// An upstream's `input_required` (2026-07-28 MRTR): each input request is asked of the
-    /// client whose call is in flight (as mid-call requests are); the answers and the state to
-    /// send back.
+    /// client of this very call (`caller`; none for REST), within the server's timeout; the
+    /// answers and the state to send back.
     async fn client_inputs(
         &self,
         slot: &Slot,
         input: rmcp::model::InputRequiredResult,
+        caller: Option<&crate::relay::Caller>,
     ) -> Result<(Option<rmcp::model::InputResponses>, Option<String>)> {
         let mut responses = rmcp::model::InputResponses::new();
         for (key, request) in input.input_requests.unwrap_or_default() {
@@ -411,18 +414,24 @@ impl Gateway {
                     )));
                 }
             };
-            let answer = self
-                .supervisor
-                .relay()
-                .request(&slot.id, &slot.name(), request, method)
-                .await
-                .map_err(|e| {
-                    GatewayError::internal(format!(
-                        "{} asked for {method} (input_required) and it failed: {}",
-                        slot.name(),
-                        e.message
-                    ))
-                })?;
+            let asked = crate::relay::ask_caller(caller, request, method);
+            let answer = match tokio::time::timeout(slot.timeout(), asked).await {
+                Ok(answer) => answer,
+                Err(_) => Err(rmcp::model::ErrorData::internal_error(
+                    format!(
+                        "the client did not answer within the server's timeout ({} s)",
+                        slot.timeout().as_secs()
+                    ),
+                    None,
+                )),
+            }
+            .map_err(|e| {
+                GatewayError::internal(format!(
+                    "{} asked for {method} (input_required) and it failed: {}",
+                    slot.name(),
+                    e.message
+                ))
+            })?;
             let value = serde_json::to_value(answer)
                 .map_err(|e| GatewayError::internal(format!("{method} answer: {e}")))?;
             responses.insert(key, value);
@@ -489,7 +498,9 @@ impl Gateway {
             match tokio::time::timeout(timeout, peer.read_resource_once(params.clone())).await {
                 Ok(Ok(ReadResourceResponse::Complete(result))) => return Ok(result),
                 Ok(Ok(ReadResourceResponse::InputRequired(input))) => {
-                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    let (responses, state) = self
+                        .client_inputs(&slot, input, session.map(|s| &s.caller))
+                        .await?;
                     params.input_responses = responses;
                     params.request_state = state;
                 }
@@ -574,7 +585,9 @@ impl Gateway {
             match tokio::time::timeout(timeout, peer.get_prompt_once(params.clone())).await {
                 Ok(Ok(GetPromptResponse::Complete(result))) => return Ok(result),
                 Ok(Ok(GetPromptResponse::InputRequired(input))) => {
-                    let (responses, state) = self.client_inputs(&slot, input).await?;
+                    let (responses, state) = self
+                        .client_inputs(&slot, input, session.map(|s| &s.caller))
+                        .await?;
                     params.input_responses = responses;
                     params.request_state = state;
                 }

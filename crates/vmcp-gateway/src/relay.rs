@@ -109,6 +109,33 @@ impl Asker {
     }
 }
 
+/// What an upstream's `input_required` asks of the client of one known call (`caller`; `None`
+/// for a REST caller, which can answer nothing and has no roots).
+pub async fn ask_caller(
+    caller: Option<&Caller>,
+    request: ServerRequest,
+    method: &str,
+) -> Result<ClientResult, ErrorData> {
+    match caller {
+        Some(c) if c.asker.declares(method) => c.asker.ask(request, method).await,
+        _ if method == "roots/list" => {
+            Ok(ClientResult::ListRootsResult(ListRootsResult::default()))
+        }
+        Some(_) => Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!(
+                "{method} is not available: the MCP client of this call did not declare that capability"
+            ),
+            None,
+        )),
+        None => Err(ErrorData::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("{method} is not available to REST callers: call through an MCP client"),
+            None,
+        )),
+    }
+}
+
 /// Where a call's progress notifications go: the client's connection and the progress token
 /// it sent, if any. A 2026-07-28 call moves to each MRTR round's request (`set`).
 #[derive(Clone)]

@@ -70,9 +70,25 @@ pub fn descendants(root: i32) -> Vec<i32> {
 }
 
 fn alive(pid: i32) -> bool {
-    processes()
-        .iter()
-        .any(|&(p, _, state)| p == pid && state != 'Z')
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let state = stat[stat.rfind(')')? + 2..].chars().next()?;
+            Some(state != 'Z' && state != 'X')
+        })
+        .unwrap_or(false)
+}
+
+/// Reaps the members of process group `pgid` that are this process's children and have exited
+/// (members that outlived their leader are re-parented to a child subreaper, and would stay
+/// zombies, which count as alive for a group signal).
+pub fn reap_group(pgid: i32) {
+    use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+    while let Ok(status) = waitpid(Pid::from_raw(-pgid), Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
 }
 
 /// Ends `pids`: SIGTERM, up to `grace` to go, then SIGKILL.

@@ -74,6 +74,10 @@ impl ProcessGroup {
     /// Notes the descendants in other groups or sessions (`setsid`), to end them with the group
     /// even once the leader is gone. Call before anything that may end the leader.
     pub fn note_descendants(&mut self) {
+        if self.exit_status().is_some() {
+            // The leader is gone (its pid may be reused): its children were re-parented.
+            return;
+        }
         for p in crate::proctree::descendants(self.pgid.as_raw()) {
             if nix::unistd::getpgid(Some(Pid::from_raw(p))).ok() != Some(self.pgid)
                 && !self.escaped.contains(&p)
@@ -111,12 +115,15 @@ impl ProcessGroup {
                 let _ = self.child.wait().await;
             }
         }
-        // Orphans of the group are not our children to wait for; signal until they are gone.
+        // Orphans of the group are not our children to wait for, unless this process is a
+        // child subreaper (then they are reaped here); signal until they are gone.
+        crate::proctree::reap_group(self.pgid.as_raw());
         if self.group_alive() {
             let _ = killpg(self.pgid, Signal::SIGTERM);
             let deadline = tokio::time::Instant::now() + grace;
             while self.group_alive() && tokio::time::Instant::now() < deadline {
                 tokio::time::sleep(Duration::from_millis(20)).await;
+                crate::proctree::reap_group(self.pgid.as_raw());
             }
             let _ = killpg(self.pgid, Signal::SIGKILL);
         }
@@ -131,8 +138,10 @@ impl Drop for ProcessGroup {
         if !self.ended {
             // The leader is reaped by tokio (kill_on_drop); the group and the descendants in
             // other groups get SIGKILL.
-            for p in crate::proctree::descendants(self.pgid.as_raw()) {
-                let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+            if self.exit_status().is_none() {
+                for p in crate::proctree::descendants(self.pgid.as_raw()) {
+                    let _ = nix::sys::signal::kill(Pid::from_raw(p), Signal::SIGKILL);
+                }
             }
             let _ = killpg(self.pgid, Signal::SIGKILL);
             crate::proctree::forget_leader(self.pgid.as_raw());
