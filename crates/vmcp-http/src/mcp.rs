@@ -499,6 +499,7 @@ async fn streamable_http(
 }
 
 async fn sse_open(
+    req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
@@ -514,8 +515,18 @@ async fn sse_open(
         ended.clone(),
     );
     let (_, events) = sessions.open(handler, &format!("/vmcp/{}/message", path.as_str()));
+    // actix notices a client that closed an event stream only when a write fails (the next
+    // keep-alive, up to 30 s later): watch the socket itself, so that the session ends, and its
+    // calls are cancelled, as soon as the client goes.
+    let watched = ended.clone();
+    actix_web::rt::spawn(async move {
+        crate::client_gone::until_client_gone(&req, watched.cancelled()).await;
+        watched.cancel();
+    });
+    let stop = ended.clone();
     let guard = ended.drop_guard();
     let events = events
+        .take_until(stop.cancelled_owned())
         .take_until(endpoints.closing.clone().cancelled_owned())
         .map(move |chunk| {
             let _held = &guard;
