@@ -457,3 +457,51 @@ async fn a_2026_client_listens_for_list_changes_and_resource_updates() {
     c.cancel().await.unwrap();
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn a_2026_upstreams_input_required_is_asked_of_the_client_of_that_call_only() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    let upstream = vmcp_fixture::harness::HttpFixture::start("up", &[]);
+    let id = app
+        .add_server(
+            "up",
+            "streamable_http",
+            json!({"url": upstream.mcp_url(), "protocol": "discover"}),
+        )
+        .await;
+    let vmcp = app
+        .add_vmcp(json!({"name": "new", "mcp_servers": [{"server_id": id}]}))
+        .await;
+    let url = format!("{}/vmcp/new/mcp", app.base);
+    let first = client(&url, TestClient::new("first"), false).await;
+    let second = client(&url, TestClient::new("second"), false).await;
+    // The second client's call is the most recent one in flight on the server...
+    let peer = second.peer().clone();
+    let hanging = tokio::spawn(async move { peer.call_tool(params("up.hang", json!({}))).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // ...but what the first client's call asks for is asked of the first client.
+    for (kind, expected) in [
+        ("elicitation", "elicited-by-first"),
+        ("sampling", "sampled-by-first"),
+    ] {
+        let r = call(&first, "up.mrtr", json!({ "kind": kind })).await;
+        assert!(
+            text(&r).contains(expected) && !text(&r).contains("second"),
+            "{kind}: {r}"
+        );
+    }
+    // A REST caller can answer nothing, and is not answered for by an MCP client.
+    let r = app
+        .post(
+            &format!("/api/vmcps/{vmcp}/tools/call"),
+            json!({"name": "up.mrtr", "arguments": {"kind": "sampling"}}),
+        )
+        .await;
+    let shown = r.body.to_string();
+    assert!(!shown.contains("sampled-by"), "{shown}");
+    assert!(shown.contains("not available to REST callers"), "{shown}");
+    hanging.abort();
+    first.cancel().await.unwrap();
+    second.cancel().await.unwrap();
+    app.stop().await;
+}
