@@ -166,3 +166,21 @@ pub fn wait_groups_gone(pgids: &[u32], limit: Duration) -> Vec<(u32, String)> {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Live processes (not zombies) whose command line contains `marker`: (pid, parent pid).
+pub fn processes_with(marker: &str) -> Vec<(i32, i32)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let mut rest = stat[stat.rfind(')')? + 2..].split_whitespace();
+            let state = rest.next()?;
+            let ppid: i32 = rest.next()?.parse().ok()?;
+            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            (state != "Z" && text.contains(marker)).then_some((pid, ppid))
+        })
+        .collect()
+}

@@ -5,6 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use vmcp_fixture::harness::processes_with;
 use vmcp_store::testing::TestDatabase;
 
 struct Running {
@@ -890,23 +891,6 @@ fn a_database_outage_under_load_keeps_calls_going_and_heals_by_itself() {
     );
     assert_eq!(logged + dropped, 260, "{}", stats["stats"]);
     assert!(vmcp.terminate().success());
-}
-
-/// Pids of live processes whose command line contains `marker`, with their parent pids.
-fn processes_with(marker: &str) -> Vec<(i32, i32)> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let mut rest = stat[stat.rfind(')')? + 2..].split_whitespace();
-            let state = rest.next()?;
-            let ppid: i32 = rest.next()?.parse().ok()?;
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            (state != "Z" && text.contains(marker)).then_some((pid, ppid))
-        })
-        .collect()
 }
 
 #[test]

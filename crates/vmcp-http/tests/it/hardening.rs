@@ -618,16 +618,9 @@ async fn idle_sessions_expire_to_404_and_the_least_recently_used_go_first() {
 
 /// Pids of live processes whose command line contains `marker`.
 fn pids_with(marker: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| {
-            let pid: i32 = e.ok()?.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let state = stat[stat.rfind(')')? + 2..].chars().next()?;
-            let text = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            (state != 'Z' && text.contains(marker)).then_some(pid)
-        })
+    harness::processes_with(marker)
+        .into_iter()
+        .map(|(pid, _)| pid)
         .collect()
 }
 
