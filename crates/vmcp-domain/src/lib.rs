@@ -7,6 +7,7 @@
 pub mod error;
 pub mod ids;
 pub mod logs;
+pub mod objects;
 pub mod ops;
 pub mod secrets;
 pub mod server;

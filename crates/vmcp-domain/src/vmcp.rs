@@ -218,10 +218,10 @@ pub struct VmcpInput {
     #[schema(value_type = Option<Object>)]
     pub active_config: Option<Map<String, Value>>,
     /// How tools and prompts are named; omitted: `{"prefix": true, "separator": "."}`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::optional")]
     pub naming: Option<Naming>,
     /// Tool customizations, keyed by `server.tool`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::optional_map_of")]
     pub tools: Option<std::collections::BTreeMap<String, ToolCustomization>>,
     /// Apply variable substitution to the arguments that MCP clients send (off by default: an
     /// LLM could be talked into sending `@config:api_key` to another server). Fixed and default
@@ -395,9 +395,9 @@ pub struct VmcpImport {
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
     pub active_config: Option<Map<String, Value>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::optional")]
     pub naming: Option<Naming>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::objects::optional_map_of")]
     pub tools: Option<std::collections::BTreeMap<String, ToolCustomization>>,
     #[serde(default)]
     pub mcp_substitution: Option<bool>,

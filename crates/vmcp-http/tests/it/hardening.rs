@@ -777,3 +777,40 @@ async fn rest_accepts_a_vmcps_name_wherever_it_accepts_its_id() {
     );
     app.stop().await;
 }
+
+#[actix_web::test]
+async fn object_fields_refuse_arrays() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    // serde would read an array as a struct's fields in order (`[]`: all defaults).
+    for (body, field) in [
+        (json!({"name": "a", "naming": []}), "naming"),
+        (json!({"name": "a", "naming": [false, "_"]}), "naming"),
+        (json!({"name": "a", "tools": {"s.t": []}}), "tools"),
+    ] {
+        let r = app.post("/api/vmcps", body.clone()).await;
+        assert_error(&r, StatusCode::BAD_REQUEST, "expected an object");
+        assert!(
+            r.body["detail"].as_str().unwrap().contains(field),
+            "{body}: {}",
+            r.body
+        );
+    }
+    assert_eq!(app.get("/api/vmcps").await.body, json!([]));
+    // null and objects are as before.
+    let r = app
+        .post(
+            "/api/vmcps",
+            json!({"name": "a", "naming": null, "tools": null, "mcp_substitution": null}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let r = app
+        .post(
+            "/api/vmcps",
+            json!({"name": "b", "naming": {"separator": "_"}, "tools": {"s.t": {"hidden": true}}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    assert_eq!(r.body["naming"]["separator"], "_");
+    app.stop().await;
+}
