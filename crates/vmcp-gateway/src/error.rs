@@ -3,13 +3,44 @@ use std::fmt;
 use vmcp_domain::ValidationError;
 use vmcp_store::StoreError;
 
-/// What kind of failure an operation had; the HTTP layer maps each to one status.
+/// What was looked for and not found. Each face words its errors from it (MCP: which JSON-RPC
+/// code; REST and MCP: where to list what exists), so no error text is ever matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum What {
+    Vmcp,
+    Server,
+    Tool,
+    Prompt,
+    Resource,
+    /// A method the upstream (or its protocol revision) does not have.
+    Method,
+    /// Anything else (a log entry, an upstream's own "not found").
+    Other,
+}
+
+impl What {
+    /// The word for it in messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            What::Vmcp => "vMCP",
+            What::Server => "MCP server",
+            What::Tool => "tool",
+            What::Prompt => "prompt",
+            What::Resource => "resource",
+            What::Method => "method",
+            What::Other => "item",
+        }
+    }
+}
+
+/// What kind of failure an operation had; the HTTP layer maps each to one status, the MCP layer
+/// to one JSON-RPC error code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     /// The input is wrong: 400.
     BadRequest,
     /// Something named does not exist: 404.
-    NotFound,
+    NotFound { what: What },
     /// The operation clashes with stored state: 409.
     Conflict,
     /// An upstream MCP server failed or answered garbage: 502.
@@ -18,8 +49,18 @@ pub enum ErrorKind {
     Unavailable,
     /// An upstream MCP server did not answer in time: 504.
     Timeout,
+    /// The caller went away (or its session ended) before the operation finished.
+    Cancelled,
     /// A bug: 500.
     Internal,
+}
+
+/// Where a caller can see what exists, said by each face in its own words (REST: the list
+/// route; MCP: the list method).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hint {
+    /// "list them": the vMCP's list of `what` (tools, prompts or resources).
+    List { what: What, vmcp: String },
 }
 
 /// An error as users see it: a short summary (`error`) and a sentence that says what happened
@@ -29,6 +70,8 @@ pub struct GatewayError {
     pub kind: ErrorKind,
     pub error: String,
     pub detail: String,
+    /// Where to look next, for the face to word (not part of `detail`).
+    pub hint: Option<Hint>,
 }
 
 impl GatewayError {
@@ -37,7 +80,21 @@ impl GatewayError {
             kind,
             error: error.into(),
             detail: detail.into(),
+            hint: None,
         }
+    }
+
+    pub fn not_found(what: What, error: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound { what }, error, detail)
+    }
+
+    pub fn with_hint(mut self, hint: Hint) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    pub fn cancelled(detail: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Cancelled, "cancelled", detail)
     }
 
     pub fn bad_request(detail: impl Into<String>) -> Self {
@@ -66,8 +123,12 @@ impl From<ValidationError> for GatewayError {
 impl From<StoreError> for GatewayError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::NotFound { what, id } => Self::new(
-                ErrorKind::NotFound,
+            StoreError::NotFound { what, id } => Self::not_found(
+                match what {
+                    "vMCP" => What::Vmcp,
+                    "MCP server" => What::Server,
+                    _ => What::Other,
+                },
                 format!("{what} not found"),
                 format!("no {what} with id {id}"),
             ),

@@ -35,11 +35,11 @@ pub enum GatewayEvent {
     CatalogChanged { server_id: String },
     /// A subscribed resource changed on a server.
     ResourceUpdated { server_id: String, uri: String },
-    /// A server sent a log message (`notifications/message`): `level` (MCP's names), `logger`,
-    /// `data`.
+    /// A server sent a log message (`notifications/message`).
     Log {
         server_id: String,
-        level: String,
+        #[allow(deprecated)]
+        level: rmcp::model::LoggingLevel,
         logger: Option<String>,
         data: serde_json::Value,
     },

@@ -22,12 +22,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aggregate::VmcpEntry;
-pub use ops::{ON_DEMAND_CONNECT_WAIT, SessionCall};
+pub use ops::{ON_DEMAND_CONNECT_WAIT, Operation, Output, SessionCall};
 pub use substitution::{Caller, Fill};
 pub use uri_template::UriTemplate;
 use vmcp_domain::Vmcp;
 
-pub use error::{ErrorKind, GatewayError};
+pub use error::{ErrorKind, GatewayError, Hint, What};
 pub use events::GatewayEvent;
 use supervisor::Supervisor;
 pub use supervisor::SupervisorOptions;
@@ -157,21 +157,16 @@ impl Gateway {
             .or_else(|| vmcps.values().find(|e| e.vmcp.name == id_or_name).cloned())
     }
 
-    /// The id of the vMCP that `id_or_name` names (its id, or its name, as MCP URLs accept).
-    /// Something shaped like an id is returned as it is, for the caller to report as usual;
-    /// anything else that names no vMCP is a 404.
+    /// The id of the vMCP that `id_or_name` names (see `vmcp`). Something shaped like an id
+    /// is returned as it is, for the store to report as usual.
     pub fn resolve_vmcp_id(&self, id_or_name: &str) -> Result<String, GatewayError> {
-        if let Some(e) = self.vmcp_entry(id_or_name) {
-            return Ok(e.vmcp.vmcp_id.clone());
+        match self.vmcp(id_or_name) {
+            Ok(e) => Ok(e.vmcp.vmcp_id.clone()),
+            Err(_) if vmcp_domain::ids::is_id(vmcp_domain::ids::VMCP_PREFIX, id_or_name) => {
+                Ok(id_or_name.to_string())
+            }
+            Err(e) => Err(e),
         }
-        if vmcp_domain::ids::is_id(vmcp_domain::ids::VMCP_PREFIX, id_or_name) {
-            return Ok(id_or_name.to_string());
-        }
-        Err(GatewayError::new(
-            ErrorKind::NotFound,
-            "vMCP not found",
-            format!("no vMCP has the id or name {id_or_name:?}"),
-        ))
     }
 
     pub fn store(&self) -> &Store {

@@ -1,9 +1,23 @@
-//! The protocol operations of a vMCP: list and call tools, list and read resources, list and get
-//! prompts, routed through the aggregate to the member servers' shared connections.
+//! The operation pipeline. Every operation on a vMCP, from either face (REST handlers, MCP
+//! sessions, nested substitution calls), is one `Operation` run by `Gateway::operate`, which:
 //!
-//! Lists come from the aggregate cache. A call looks its name up (O(1)), waits for the server's
-//! connection if it is still being made, and sends the request with the server's timeout;
-//! dropping the call's future (an HTTP client that went away) cancels the upstream request.
+//! 1. resolves the vMCP one way (its id or its name);
+//! 2. starts the operation's log record, which is written however the operation ends: with its
+//!    result, its error, or as cancelled when its future is dropped (the caller went away, the
+//!    session ended) or panicked;
+//! 3. routes the item to its member server through the aggregate (lists come from the
+//!    aggregate's cache and never reach an upstream);
+//! 4. fills the arguments (substitution, the vMCP's fixed and default arguments);
+//! 5. sends the request (`send`): waits for the server's connection if it is being made, takes a
+//!    permit of the server's `max_concurrent_calls`, relays progress and the upstream's requests
+//!    to the calling client, answers 2026-07-28 `input_required` rounds, bounds every round by
+//!    the server's timeout, and cancels the upstream request when dropped;
+//! 6. maps every failure to a typed `GatewayError` (`ErrorKind`, `What`), which each face words
+//!    in its own terms.
+
+// resources/subscribe is legacy-only (2026-07-28 has subscriptions/listen), and still what
+// every 2025-era client and upstream speaks.
+#![allow(deprecated)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,21 +25,22 @@ use std::time::Duration;
 use futures::future::join_all;
 use rmcp::ServiceError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, CancelledNotificationParam, ClientRequest, ErrorCode,
-    GetPromptRequestParams, GetPromptResult, InputRequest, JsonObject, ReadResourceRequestParams,
-    ReadResourceResult, RequestId, ServerRequest, ServerResult,
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotificationParam,
+    ClientRequest, CompleteRequest, CompleteRequestParams, CompleteResult, ErrorCode,
+    GetPromptRequest, GetPromptRequestParams, GetPromptResult, InputRequest, JsonObject,
+    ReadResourceRequest, ReadResourceRequestParams, ReadResourceResult, Reference, RequestId,
+    ServerRequest, ServerResult, SubscribeRequest, SubscribeRequestParams,
 };
-use rmcp::model::{GetPromptResponse, ReadResourceResponse};
 use rmcp::service::Peer;
 use rmcp::service::PeerRequestOptions;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use vmcp_domain::{PromptList, ResourceList, ServerStatus, ToolList, ids};
 
 use crate::aggregate::{Aggregate, VmcpEntry};
+use crate::error::{Hint, What};
 use crate::substitution::{Caller, Fill};
 use crate::supervisor::Slot;
 use crate::{ErrorKind, Gateway, GatewayError, Result};
-use serde_json::json;
 
 /// The MCP client session a call comes from: where its progress notifications and its
 /// upstream's requests (sampling, elicitation, roots) go.
@@ -33,8 +48,160 @@ pub struct SessionCall {
     pub caller: crate::relay::Caller,
 }
 
-/// An operation being recorded.
-pub(crate) struct Record {
+/// What a client asks of a vMCP: the same for REST, MCP and nested substitution calls.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    ListTools,
+    ListResources,
+    ListResourceTemplates,
+    ListPrompts,
+    /// A tool by its exposed name, or `server.tool`.
+    CallTool {
+        name: String,
+        arguments: Option<Map<String, Value>>,
+    },
+    /// A prompt by its exposed name, or `server.prompt`.
+    GetPrompt {
+        name: String,
+        arguments: Option<Map<String, Value>>,
+    },
+    ReadResource {
+        uri: String,
+    },
+    /// Completion of a prompt's (exposed name) or a resource template's argument.
+    Complete(CompleteRequestParams),
+    Subscribe {
+        uri: String,
+    },
+    Unsubscribe {
+        uri: String,
+    },
+}
+
+impl Operation {
+    /// The MCP method, as the operation log and the metrics name it.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Operation::ListTools => "tools/list",
+            Operation::ListResources => "resources/list",
+            Operation::ListResourceTemplates => "resources/templates/list",
+            Operation::ListPrompts => "prompts/list",
+            Operation::CallTool { .. } => "tools/call",
+            Operation::GetPrompt { .. } => "prompts/get",
+            Operation::ReadResource { .. } => "resources/read",
+            Operation::Complete(_) => "completion/complete",
+            Operation::Subscribe { .. } => "resources/subscribe",
+            Operation::Unsubscribe { .. } => "resources/unsubscribe",
+        }
+    }
+
+    /// What the operation is about (a tool, a prompt, a URI), for the log.
+    pub fn target(&self) -> Option<String> {
+        match self {
+            Operation::CallTool { name, .. } | Operation::GetPrompt { name, .. } => {
+                Some(name.clone())
+            }
+            Operation::ReadResource { uri }
+            | Operation::Subscribe { uri }
+            | Operation::Unsubscribe { uri } => Some(uri.clone()),
+            Operation::Complete(p) => Some(match &p.r#ref {
+                Reference::Prompt(p) => p.name.clone(),
+                Reference::Resource(r) => r.uri.clone(),
+                _ => String::new(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The arguments as the caller sent them, for the log (the filled ones may hold `@config:`
+    /// secrets).
+    fn logged_arguments(&self) -> Option<Value> {
+        match self {
+            Operation::CallTool { arguments, .. } | Operation::GetPrompt { arguments, .. } => {
+                arguments.clone().map(Value::Object)
+            }
+            Operation::Complete(p) => serde_json::to_value(&p.argument).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// What an operation gives back.
+pub enum Output {
+    /// A list: the aggregate it is read from (each face renders and pages it), and how many
+    /// items the list has.
+    List {
+        aggregate: Arc<Aggregate>,
+        items: usize,
+    },
+    Tool(CallToolResult),
+    Prompt(GetPromptResult),
+    Resource(ReadResourceResult),
+    Completion(CompleteResult),
+    /// Done, nothing to return (subscriptions).
+    Done,
+}
+
+impl Output {
+    /// What the operation log keeps of the result.
+    fn logged(&self) -> Option<Value> {
+        match self {
+            Output::List { items, .. } => Some(json!({ "items": items })),
+            Output::Tool(r) => serde_json::to_value(r).ok(),
+            Output::Prompt(r) => serde_json::to_value(r).ok(),
+            Output::Resource(r) => serde_json::to_value(r).ok(),
+            Output::Completion(r) => serde_json::to_value(r).ok(),
+            Output::Done => None,
+        }
+    }
+
+    /// The result as an MCP result (lists have none: the faces page them).
+    pub fn into_server_result(self) -> Result<ServerResult> {
+        Ok(match self {
+            Output::Tool(r) => ServerResult::CallToolResult(r),
+            Output::Prompt(r) => ServerResult::GetPromptResult(r),
+            Output::Resource(r) => ServerResult::ReadResourceResult(r),
+            Output::Completion(r) => ServerResult::CompleteResult(r),
+            Output::Done => ServerResult::empty(()),
+            Output::List { .. } => return Err(mismatch("a list")),
+        })
+    }
+
+    pub fn into_aggregate(self) -> Result<Arc<Aggregate>> {
+        match self {
+            Output::List { aggregate, .. } => Ok(aggregate),
+            _ => Err(mismatch("a list")),
+        }
+    }
+
+    pub fn into_tool(self) -> Result<CallToolResult> {
+        match self {
+            Output::Tool(r) => Ok(r),
+            _ => Err(mismatch("a tool result")),
+        }
+    }
+
+    pub fn into_prompt(self) -> Result<GetPromptResult> {
+        match self {
+            Output::Prompt(r) => Ok(r),
+            _ => Err(mismatch("a prompt")),
+        }
+    }
+
+    pub fn into_resource(self) -> Result<ReadResourceResult> {
+        match self {
+            Output::Resource(r) => Ok(r),
+            _ => Err(mismatch("resource contents")),
+        }
+    }
+}
+
+fn mismatch(expected: &str) -> GatewayError {
+    GatewayError::internal(format!("the operation did not end with {expected}"))
+}
+
+/// An operation's log row, as it is being made.
+struct Record {
     log_id: String,
     vmcp_id: String,
     method: &'static str,
@@ -48,20 +215,81 @@ pub(crate) struct Record {
     arguments: Option<Value>,
 }
 
-impl Record {
-    fn start(entry: &VmcpEntry, method: &'static str, caller: &Caller) -> Self {
+/// The record of an operation in flight: written when the operation finishes, and also when
+/// its future is dropped before (cancelled) or unwinds (panicked), so that no operation is
+/// missing from the log.
+struct Recording<'g> {
+    gateway: &'g Gateway,
+    record: Option<Record>,
+}
+
+impl<'g> Recording<'g> {
+    fn start(gateway: &'g Gateway, entry: &VmcpEntry, op: &Operation, caller: &Caller) -> Self {
         Self {
-            log_id: ids::new_log_id(),
-            vmcp_id: entry.vmcp.vmcp_id.clone(),
-            method,
-            caller: caller.clone(),
-            at: vmcp_domain::time::now(),
-            started: std::time::Instant::now(),
-            config: entry.redacted_config.clone(),
-            secrets: entry.secrets.clone(),
-            server_id: None,
-            target: None,
-            arguments: None,
+            gateway,
+            record: Some(Record {
+                log_id: ids::new_log_id(),
+                vmcp_id: entry.vmcp.vmcp_id.clone(),
+                method: op.method(),
+                caller: caller.clone(),
+                at: vmcp_domain::time::now(),
+                started: std::time::Instant::now(),
+                config: entry.redacted_config.clone(),
+                secrets: entry.secrets.clone(),
+                server_id: None,
+                target: op.target(),
+                arguments: op.logged_arguments(),
+            }),
+        }
+    }
+
+    fn log_id(&self) -> String {
+        self.record
+            .as_ref()
+            .map(|r| r.log_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The member server the operation went to.
+    fn server(&mut self, server_id: &str) {
+        if let Some(r) = self.record.as_mut() {
+            r.server_id = Some(server_id.to_string());
+        }
+    }
+
+    /// Writes the row, and returns the result with the secrets masked in an error (an
+    /// upstream's message may quote what it was sent).
+    fn finish(mut self, result: Result<Output>) -> Result<Output> {
+        let Some(record) = self.record.take() else {
+            return result;
+        };
+        let secrets = self.gateway.secrets_of(&record);
+        match &result {
+            Ok(output) => self.gateway.write(record, Ok(output.logged())),
+            Err(e) => self.gateway.write(record, Err(e)),
+        }
+        result.map_err(|mut e| {
+            if let Some(clean) = vmcp_domain::secrets::scrub(&e.detail, &secrets) {
+                e.detail = clean;
+            }
+            if let Some(clean) = vmcp_domain::secrets::scrub(&e.error, &secrets) {
+                e.error = clean;
+            }
+            e
+        })
+    }
+}
+
+impl Drop for Recording<'_> {
+    fn drop(&mut self) {
+        if let Some(record) = self.record.take() {
+            let why = if std::thread::panicking() {
+                "the operation failed unexpectedly (a bug: see the server's log)"
+            } else {
+                "the caller went away, or its session ended, before the operation finished"
+            };
+            self.gateway
+                .write(record, Err(&GatewayError::cancelled(why)));
         }
     }
 }
@@ -82,12 +310,88 @@ impl Drop for CancelOnDrop {
         };
         let peer = self.peer.clone();
         runtime.spawn(async move {
-            let param: CancelledNotificationParam = serde_json::from_value(
-                serde_json::json!({"requestId": id, "reason": "the caller gave up"}),
-            )
-            .expect("a cancelled notification");
+            let param =
+                CancelledNotificationParam::new(Some(id), Some("the caller gave up".to_string()));
             let _ = peer.notify_cancelled(param).await;
         });
+    }
+}
+
+/// A request to one upstream server, as the pipeline sends it (again, with the client's
+/// answers, when a 2026-07-28 upstream asks for input).
+enum Upstream {
+    Tool(CallToolRequestParams),
+    Prompt(GetPromptRequestParams),
+    Read(ReadResourceRequestParams),
+    Complete(CompleteRequestParams),
+    Subscribe(SubscribeRequestParams),
+}
+
+impl Upstream {
+    fn method(&self) -> &'static str {
+        match self {
+            Upstream::Tool(_) => "tools/call",
+            Upstream::Prompt(_) => "prompts/get",
+            Upstream::Read(_) => "resources/read",
+            Upstream::Complete(_) => "completion/complete",
+            Upstream::Subscribe(_) => "resources/subscribe",
+        }
+    }
+
+    fn target(&self) -> String {
+        match self {
+            Upstream::Tool(p) => p.name.to_string(),
+            Upstream::Prompt(p) => p.name.clone(),
+            Upstream::Read(p) => p.uri.clone(),
+            Upstream::Complete(p) => match &p.r#ref {
+                Reference::Prompt(p) => p.name.clone(),
+                Reference::Resource(r) => r.uri.clone(),
+                _ => String::new(),
+            },
+            Upstream::Subscribe(p) => p.uri.clone(),
+        }
+    }
+
+    fn request(&self) -> ClientRequest {
+        match self {
+            Upstream::Tool(p) => ClientRequest::CallToolRequest(CallToolRequest::new(p.clone())),
+            Upstream::Prompt(p) => {
+                ClientRequest::GetPromptRequest(GetPromptRequest::new(p.clone()))
+            }
+            Upstream::Read(p) => {
+                ClientRequest::ReadResourceRequest(ReadResourceRequest::new(p.clone()))
+            }
+            Upstream::Complete(p) => {
+                ClientRequest::CompleteRequest(CompleteRequest::new(p.clone()))
+            }
+            Upstream::Subscribe(p) => {
+                ClientRequest::SubscribeRequest(SubscribeRequest::new(p.clone()))
+            }
+        }
+    }
+
+    /// The request again, with the client's answers to an `input_required` round.
+    fn answer(
+        &mut self,
+        responses: Option<rmcp::model::InputResponses>,
+        state: Option<String>,
+    ) -> std::result::Result<(), ()> {
+        match self {
+            Upstream::Tool(p) => {
+                p.input_responses = responses;
+                p.request_state = state;
+            }
+            Upstream::Prompt(p) => {
+                p.input_responses = responses;
+                p.request_state = state;
+            }
+            Upstream::Read(p) => {
+                p.input_responses = responses;
+                p.request_state = state;
+            }
+            Upstream::Complete(_) | Upstream::Subscribe(_) => return Err(()),
+        }
+        Ok(())
     }
 }
 
@@ -95,12 +399,11 @@ impl Drop for CancelOnDrop {
 pub const ON_DEMAND_CONNECT_WAIT: Duration = Duration::from_secs(30);
 
 impl Gateway {
-    /// The runtime entry of a vMCP addressed by id (REST paths).
-    /// A vMCP by its id or its name (REST accepts both, as the MCP URLs do).
-    pub(crate) fn entry_by_id(&self, id: &str) -> Result<Arc<VmcpEntry>> {
+    /// A vMCP by its id or its name: the one lookup of every face (REST paths, MCP URLs).
+    pub fn vmcp(&self, id: &str) -> Result<Arc<VmcpEntry>> {
         self.vmcp_entry(id).ok_or_else(|| {
-            GatewayError::new(
-                ErrorKind::NotFound,
+            GatewayError::not_found(
+                What::Vmcp,
                 "vMCP not found",
                 if ids::is_id(ids::VMCP_PREFIX, id) {
                     format!("no vMCP with id {id}")
@@ -133,53 +436,253 @@ impl Gateway {
         entry.aggregate(&self.supervisor)
     }
 
-    pub async fn list_tools(&self, vmcp_id: &str, caller: &Caller) -> Result<Arc<ToolList>> {
-        let entry = self.entry_by_id(vmcp_id)?;
-        let rec = Record::start(&entry, "tools/list", caller);
-        let list = self.prepared_aggregate(&entry).await.tool_list.clone();
-        self.finish(
-            rec,
-            &Ok::<_, GatewayError>(json!({"tools": list.tools.len()})),
-        );
-        Ok(list)
-    }
-
-    pub async fn list_resources(
+    /// Runs an operation on the vMCP with this id or name: the one entry of both faces.
+    pub async fn operate(
         &self,
-        vmcp_id: &str,
-        caller: &Caller,
-    ) -> Result<Arc<ResourceList>> {
-        let entry = self.entry_by_id(vmcp_id)?;
-        let rec = Record::start(&entry, "resources/list", caller);
-        let list = self.prepared_aggregate(&entry).await.resource_list.clone();
-        self.finish(
-            rec,
-            &Ok::<_, GatewayError>(json!({"resources": list.resources.len()})),
-        );
-        Ok(list)
+        vmcp: &str,
+        op: Operation,
+        fill: Fill,
+        session: Option<&SessionCall>,
+    ) -> Result<Output> {
+        let entry = self.vmcp(vmcp)?;
+        self.operate_in(&entry, op, fill, session).await
     }
 
-    pub async fn list_prompts(&self, vmcp_id: &str, caller: &Caller) -> Result<Arc<PromptList>> {
-        let entry = self.entry_by_id(vmcp_id)?;
-        let rec = Record::start(&entry, "prompts/list", caller);
-        let list = self.prepared_aggregate(&entry).await.prompt_list.clone();
-        self.finish(
-            rec,
-            &Ok::<_, GatewayError>(json!({"prompts": list.prompts.len()})),
-        );
-        Ok(list)
-    }
-
-    /// Records an operation that an MCP session served from the aggregate (lists).
-    pub fn record_list(
+    /// Runs an operation on a vMCP already resolved (nested substitution calls).
+    pub(crate) async fn operate_in(
         &self,
         entry: &VmcpEntry,
-        method: &'static str,
-        caller: &Caller,
-        items: usize,
-    ) {
-        let rec = Record::start(entry, method, caller);
-        self.finish(rec, &Ok::<_, GatewayError>(json!({"items": items})));
+        op: Operation,
+        fill: Fill,
+        session: Option<&SessionCall>,
+    ) -> Result<Output> {
+        let mut recording = Recording::start(self, entry, &op, &fill.caller);
+        let result = self.run(entry, op, fill, session, &mut recording).await;
+        recording.finish(result)
+    }
+
+    async fn run(
+        &self,
+        entry: &VmcpEntry,
+        op: Operation,
+        fill: Fill,
+        session: Option<&SessionCall>,
+        recording: &mut Recording<'_>,
+    ) -> Result<Output> {
+        match op {
+            Operation::ListTools
+            | Operation::ListResources
+            | Operation::ListResourceTemplates
+            | Operation::ListPrompts => {
+                let aggregate = self.prepared_aggregate(entry).await;
+                let items = match op {
+                    Operation::ListTools => aggregate.tools.len(),
+                    Operation::ListResources => aggregate.resources.len(),
+                    Operation::ListResourceTemplates => aggregate.templates.len(),
+                    _ => aggregate.prompts.len(),
+                };
+                Ok(Output::List { aggregate, items })
+            }
+            Operation::CallTool { name, arguments } => {
+                let aggregate = self
+                    .aggregate_with(entry, |a| a.tool_by_any_name(&name).is_some())
+                    .await;
+                let route = aggregate
+                    .tool_by_any_name(&name)
+                    .ok_or_else(|| missing(What::Tool, &name, entry, &aggregate))?;
+                recording.server(&route.server_id);
+                let arguments = self
+                    .fill_arguments(
+                        entry,
+                        Some(route),
+                        arguments,
+                        &fill.for_nested_of(&recording.log_id()),
+                    )
+                    .await?;
+                let mut params = CallToolRequestParams::new(route.name.clone());
+                params.arguments = Some(arguments);
+                match self
+                    .send(&route.server_id, Upstream::Tool(params), session)
+                    .await?
+                {
+                    ServerResult::CallToolResult(r) => Ok(Output::Tool(r)),
+                    _ => Err(unexpected(self, &route.server_id, "tools/call")),
+                }
+            }
+            Operation::GetPrompt { name, arguments } => {
+                let aggregate = self
+                    .aggregate_with(entry, |a| a.prompt_by_any_name(&name).is_some())
+                    .await;
+                let route = aggregate
+                    .prompt_by_any_name(&name)
+                    .ok_or_else(|| missing(What::Prompt, &name, entry, &aggregate))?;
+                recording.server(&route.server_id);
+                let arguments = match arguments {
+                    Some(a) => Some(
+                        self.fill_arguments(
+                            entry,
+                            None,
+                            Some(a),
+                            &fill.for_nested_of(&recording.log_id()),
+                        )
+                        .await?,
+                    ),
+                    None => None,
+                };
+                let mut params = GetPromptRequestParams::new(route.name.clone());
+                params.arguments = prompt_arguments(arguments)?;
+                match self
+                    .send(&route.server_id, Upstream::Prompt(params), session)
+                    .await?
+                {
+                    ServerResult::GetPromptResult(r) => Ok(Output::Prompt(r)),
+                    _ => Err(unexpected(self, &route.server_id, "prompts/get")),
+                }
+            }
+            Operation::ReadResource { uri } => {
+                let aggregate = self
+                    .aggregate_with(entry, |a| a.resource_owner(&uri).is_some())
+                    .await;
+                let owner = aggregate
+                    .resource_owner(&uri)
+                    .ok_or_else(|| missing(What::Resource, &uri, entry, &aggregate))?;
+                recording.server(owner);
+                let params = ReadResourceRequestParams::new(uri.clone());
+                match self.send(owner, Upstream::Read(params), session).await? {
+                    ServerResult::ReadResourceResult(r) => Ok(Output::Resource(r)),
+                    _ => Err(unexpected(self, owner, "resources/read")),
+                }
+            }
+            Operation::Complete(mut params) => {
+                let aggregate = self.prepared_aggregate(entry).await;
+                let owner = match &mut params.r#ref {
+                    Reference::Prompt(p) => {
+                        let route = aggregate
+                            .prompt_by_any_name(&p.name)
+                            .ok_or_else(|| missing(What::Prompt, &p.name, entry, &aggregate))?;
+                        p.name = route.name.clone();
+                        route.server_id.clone()
+                    }
+                    Reference::Resource(r) => aggregate
+                        .template_owner(&r.uri)
+                        .or_else(|| aggregate.resource_owner(&r.uri))
+                        .map(String::from)
+                        .ok_or_else(|| missing(What::Resource, &r.uri, entry, &aggregate))?,
+                    _ => {
+                        return Err(GatewayError::bad_request(
+                            "completion/complete: the reference is neither a prompt nor a resource",
+                        ));
+                    }
+                };
+                recording.server(&owner);
+                match self
+                    .send(&owner, Upstream::Complete(params), session)
+                    .await?
+                {
+                    ServerResult::CompleteResult(r) => Ok(Output::Completion(r)),
+                    _ => Err(unexpected(self, &owner, "completion/complete")),
+                }
+            }
+            Operation::Subscribe { uri } => {
+                let aggregate = self.prepared_aggregate(entry).await;
+                let owner = aggregate
+                    .resource_owner(&uri)
+                    .ok_or_else(|| missing(What::Resource, &uri, entry, &aggregate))?;
+                recording.server(owner);
+                if let Some(slot) = self.supervisor.slot(owner)
+                    && slot
+                        .state()
+                        .protocol_version()
+                        .is_some_and(|v| v.as_str() >= "2026-07-28")
+                {
+                    return Err(GatewayError::not_found(
+                        What::Method,
+                        "not supported upstream",
+                        format!(
+                            "{} speaks protocol 2026-07-28, which has no resources/subscribe, and \
+                             vMCP does not yet listen (subscriptions/listen) to upstreams, so \
+                             updates of {uri} cannot be relayed; to get them, register {} with \
+                             \"protocol\": \"initialize\"",
+                            slot.name(),
+                            slot.name()
+                        ),
+                    ));
+                }
+                self.send(
+                    owner,
+                    Upstream::Subscribe(SubscribeRequestParams::new(uri.clone())),
+                    session,
+                )
+                .await?;
+                Ok(Output::Done)
+            }
+            // Upstream subscriptions are shared by every session: only the caller stops
+            // listening (its face forgets the URI).
+            Operation::Unsubscribe { .. } => Ok(Output::Done),
+        }
+    }
+
+    /// Sends a request to a member server, and answers its `input_required` rounds: see the
+    /// module's documentation (step 5).
+    async fn send(
+        &self,
+        server_id: &str,
+        mut request: Upstream,
+        session: Option<&SessionCall>,
+    ) -> Result<ServerResult> {
+        let (slot, peer) = self.peer_of(server_id).await?;
+        let (method, target) = (request.method(), request.target());
+        let mut relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
+        if let (Some(s), Upstream::Tool(_)) = (session, &request) {
+            // The server caches its client's roots: make them this client's first.
+            self.supervisor
+                .relay()
+                .sync_roots(&slot.id, &s.caller, &peer, slot.timeout())
+                .await;
+        }
+        let _permit = call_permit(&slot, method, &target).await?;
+        let timeout = slot.timeout();
+        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            let handle = peer
+                .send_cancellable_request(request.request(), PeerRequestOptions::no_options())
+                .await
+                .map_err(|e| upstream_error(&slot, method, &target, e))?;
+            if let Some(r) = relayed.as_mut() {
+                r.watch_progress(&handle.progress_token);
+            }
+            // Dropped before the answer (timeout, caller gone): the upstream request is
+            // cancelled.
+            let mut abandoned = CancelOnDrop {
+                peer: peer.clone(),
+                id: Some(handle.id.clone()),
+            };
+            let outcome = tokio::time::timeout(timeout, handle.await_response()).await;
+            if outcome.is_ok() {
+                abandoned.id = None;
+            }
+            match outcome {
+                Ok(Ok(ServerResult::InputRequiredResult(input))) => {
+                    let (responses, state) = self
+                        .client_inputs(&slot, input, session.map(|s| &s.caller))
+                        .await?;
+                    request.answer(responses, state).map_err(|()| {
+                        GatewayError::new(
+                            ErrorKind::Upstream,
+                            "MCP server error",
+                            format!(
+                                "{} asked for client input (input_required) on {method}, \
+                                 which cannot take any",
+                                slot.name()
+                            ),
+                        )
+                    })?;
+                }
+                Ok(Ok(result)) => return Ok(result),
+                Ok(Err(e)) => return Err(upstream_error(&slot, method, &target, e)),
+                Err(_) => return Err(timed_out(&slot, method, &target, timeout)),
+            }
+        }
+        Err(too_many_rounds(&slot, &target))
     }
 
     /// The secret values of an operation's vMCP and server.
@@ -196,35 +699,18 @@ impl Gateway {
             .collect()
     }
 
-    /// Writes the row of an operation that reached an upstream, and returns its result with the
-    /// secrets masked in an error (an upstream's message may quote what it was sent).
-    fn finish_upstream<T: serde::Serialize>(&self, rec: Record, result: Result<T>) -> Result<T> {
-        let secrets = self.secrets_of(&rec);
-        self.finish(rec, &result);
-        result.map_err(|mut e| {
-            if let Some(clean) = vmcp_domain::secrets::scrub(&e.detail, &secrets) {
-                e.detail = clean;
-            }
-            if let Some(clean) = vmcp_domain::secrets::scrub(&e.error, &secrets) {
-                e.error = clean;
-            }
-            e
-        })
-    }
-
-    /// Writes an operation's row (through the operation log's queue: never waits).
-    fn finish<T: serde::Serialize>(&self, mut rec: Record, result: &Result<T>) {
+    /// Writes an operation's row (through the operation log's queue: never waits) and its
+    /// metrics.
+    fn write(&self, mut rec: Record, outcome: std::result::Result<Option<Value>, &GatewayError>) {
         // Secrets of the vMCP and of the server never reach the log, even when an upstream
         // echoes them or a caller types one in.
         let secrets = self.secrets_of(&rec);
-        let (result, truncated, success, error) = match result {
-            Ok(v) => match serde_json::to_value(v) {
-                Ok(v) => {
-                    let (v, truncated) = vmcp_domain::logs::logged_result(v, &secrets);
-                    (Some(v), truncated, true, None)
-                }
-                Err(_) => (None, false, true, None),
-            },
+        let (result, truncated, success, error) = match outcome {
+            Ok(Some(v)) => {
+                let (v, truncated) = vmcp_domain::logs::logged_result(v, &secrets);
+                (Some(v), truncated, true, None)
+            }
+            Ok(None) => (None, false, true, None),
             Err(e) => {
                 let error = format!("{}: {}", e.error, e.detail);
                 let error = vmcp_domain::secrets::scrub(&error, &secrets).unwrap_or(error);
@@ -266,125 +752,84 @@ impl Gateway {
         });
     }
 
-    /// Calls a tool of a vMCP by its exposed name. A tool error (`isError`) is a result, not
-    /// an error.
+    // The REST face's operations: each is one `Operation`.
+
+    pub async fn list_tools(&self, vmcp: &str, caller: &Caller) -> Result<Arc<ToolList>> {
+        let a = self
+            .operate(vmcp, Operation::ListTools, Fill::of(caller.clone()), None)
+            .await?
+            .into_aggregate()?;
+        Ok(a.tool_list.clone())
+    }
+
+    pub async fn list_resources(&self, vmcp: &str, caller: &Caller) -> Result<Arc<ResourceList>> {
+        let a = self
+            .operate(
+                vmcp,
+                Operation::ListResources,
+                Fill::of(caller.clone()),
+                None,
+            )
+            .await?
+            .into_aggregate()?;
+        Ok(a.resource_list.clone())
+    }
+
+    pub async fn list_prompts(&self, vmcp: &str, caller: &Caller) -> Result<Arc<PromptList>> {
+        let a = self
+            .operate(vmcp, Operation::ListPrompts, Fill::of(caller.clone()), None)
+            .await?
+            .into_aggregate()?;
+        Ok(a.prompt_list.clone())
+    }
+
+    /// Calls a tool by its exposed name. A tool error (`isError`) is a result, not an error.
     pub async fn call_tool(
         &self,
-        vmcp_id: &str,
+        vmcp: &str,
         name: &str,
         arguments: Option<Map<String, Value>>,
         params: Option<Map<String, Value>>,
         caller: Caller,
     ) -> Result<CallToolResult> {
-        let entry = self.entry_by_id(vmcp_id)?;
-        self.call_tool_in(&entry, name, arguments, None, Fill::rest(params, caller))
-            .await
-    }
-
-    /// Calls a tool by its exposed name (or `server.tool`). Its arguments are filled first (see
-    /// `fill_arguments`): a substitution that fails is a 400 and nothing is called upstream.
-    pub async fn call_tool_in(
-        &self,
-        entry: &VmcpEntry,
-        name: &str,
-        arguments: Option<Map<String, Value>>,
-        session: Option<&SessionCall>,
-        fill: Fill,
-    ) -> Result<CallToolResult> {
-        let mut rec = Record::start(entry, "tools/call", &fill.caller);
-        rec.target = Some(name.to_string());
-        rec.arguments = arguments.clone().map(Value::Object);
-        let result = self
-            .call_tool_routed(entry, name, arguments, session, fill, &mut rec)
-            .await;
-        self.finish_upstream(rec, result)
-    }
-
-    async fn call_tool_routed(
-        &self,
-        entry: &VmcpEntry,
-        name: &str,
-        arguments: Option<Map<String, Value>>,
-        session: Option<&SessionCall>,
-        fill: Fill,
-        rec: &mut Record,
-    ) -> Result<CallToolResult> {
-        let aggregate = self
-            .aggregate_with(entry, |a| a.tool_by_any_name(name).is_some())
-            .await;
-        let Some(route) = aggregate.tool_by_any_name(name) else {
-            return Err(not_found("tool", name, &entry.vmcp.name, &aggregate));
+        let op = Operation::CallTool {
+            name: name.to_string(),
+            arguments,
         };
-        rec.server_id = Some(route.server_id.clone());
-        let arguments = self
-            .fill_arguments(
-                entry,
-                Some(route),
-                arguments,
-                &fill.for_nested_of(&rec.log_id),
-            )
-            .await?;
-        // The log keeps the arguments as the caller sent them: the filled ones may hold
-        // `@config:` secrets.
-        let (slot, peer) = self.peer_of(&route.server_id).await?;
-        let mut params = CallToolRequestParams::new(route.name.clone());
-        params.arguments = Some(arguments);
-        let mut relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
-        if let Some(s) = session {
-            // The server caches its client's roots: make them this client's first.
-            self.supervisor
-                .relay()
-                .sync_roots(&slot.id, &s.caller, &peer, slot.timeout())
-                .await;
-        }
-        let _permit = call_permit(&slot, "tools/call", &route.name).await?;
-        // A 2026-07-28 upstream asks for client input by answering `input_required` (MRTR):
-        // each input request is relayed like a mid-call request, and the call is sent again
-        // with the answers.
-        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
-            let request: ClientRequest = serde_json::from_value(
-                serde_json::json!({"method": "tools/call", "params": params}),
-            )
-            .map_err(|e| GatewayError::internal(format!("tools/call request: {e}")))?;
-            let handle = peer
-                .send_cancellable_request(request, PeerRequestOptions::no_options())
-                .await
-                .map_err(|e| upstream_error(&slot, "tools/call", &route.name, e))?;
-            if let Some(r) = relayed.as_mut() {
-                r.watch_progress(&handle.progress_token);
-            }
-            // Dropped before the answer (timeout, client gone): the upstream request is cancelled.
-            let mut abandoned = CancelOnDrop {
-                peer: peer.clone(),
-                id: Some(handle.id.clone()),
-            };
-            let timeout = slot.timeout();
-            let outcome = tokio::time::timeout(timeout, handle.await_response()).await;
-            if outcome.is_ok() {
-                abandoned.id = None;
-            }
-            match outcome {
-                Ok(Ok(ServerResult::CallToolResult(result))) => return Ok(result),
-                Ok(Ok(ServerResult::InputRequiredResult(input))) => {
-                    let (responses, state) = self
-                        .client_inputs(&slot, input, session.map(|s| &s.caller))
-                        .await?;
-                    params.input_responses = responses;
-                    params.request_state = state;
-                }
-                Ok(Ok(_)) => {
-                    return Err(upstream_error(
-                        &slot,
-                        "tools/call",
-                        &route.name,
-                        ServiceError::UnexpectedResponse,
-                    ));
-                }
-                Ok(Err(e)) => return Err(upstream_error(&slot, "tools/call", &route.name, e)),
-                Err(_) => return Err(timed_out(&slot, "tools/call", &route.name, timeout)),
-            }
-        }
-        Err(too_many_rounds(&slot, &route.name))
+        self.operate(vmcp, op, Fill::rest(params, caller), None)
+            .await?
+            .into_tool()
+    }
+
+    pub async fn read_resource(
+        &self,
+        vmcp: &str,
+        uri: &str,
+        caller: &Caller,
+    ) -> Result<ReadResourceResult> {
+        let op = Operation::ReadResource {
+            uri: uri.to_string(),
+        };
+        self.operate(vmcp, op, Fill::of(caller.clone()), None)
+            .await?
+            .into_resource()
+    }
+
+    pub async fn get_prompt(
+        &self,
+        vmcp: &str,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+        params: Option<Map<String, Value>>,
+        caller: Caller,
+    ) -> Result<GetPromptResult> {
+        let op = Operation::GetPrompt {
+            name: name.to_string(),
+            arguments,
+        };
+        self.operate(vmcp, op, Fill::rest(params, caller), None)
+            .await?
+            .into_prompt()
     }
 
     /// An upstream's `input_required` (2026-07-28 MRTR): each input request is asked of the
@@ -440,170 +885,6 @@ impl Gateway {
             (!responses.is_empty()).then_some(responses),
             input.request_state,
         ))
-    }
-
-    /// Reads a resource of a vMCP by URI.
-    pub async fn read_resource(
-        &self,
-        vmcp_id: &str,
-        uri: &str,
-        caller: &Caller,
-    ) -> Result<ReadResourceResult> {
-        let entry = self.entry_by_id(vmcp_id)?;
-        self.read_resource_logged(&entry, uri, caller, None).await
-    }
-
-    /// Reads a resource and records the operation (`session`: the MCP client it is read for).
-    pub async fn read_resource_logged(
-        &self,
-        entry: &VmcpEntry,
-        uri: &str,
-        caller: &Caller,
-        session: Option<&SessionCall>,
-    ) -> Result<ReadResourceResult> {
-        let mut rec = Record::start(entry, "resources/read", caller);
-        rec.target = Some(uri.to_string());
-        let aggregate = entry.aggregate(&self.supervisor);
-        rec.server_id = aggregate.resource_owner(uri).map(String::from);
-        let result = self.read_resource_in(entry, uri, session).await;
-        self.finish_upstream(rec, result)
-    }
-
-    pub async fn read_resource_in(
-        &self,
-        entry: &VmcpEntry,
-        uri: &str,
-        session: Option<&SessionCall>,
-    ) -> Result<ReadResourceResult> {
-        let aggregate = self
-            .aggregate_with(entry, |a| a.resource_owner(uri).is_some())
-            .await;
-        let Some(owner) = aggregate.resource_owner(uri) else {
-            return Err(GatewayError::new(
-                ErrorKind::NotFound,
-                "resource not found",
-                format!(
-                    "no server of vMCP {:?} lists {uri:?} or has a resource template that matches it{}",
-                    entry.vmcp.name,
-                    unavailable_note(&aggregate)
-                ),
-            ));
-        };
-        let (slot, peer) = self.peer_of(owner).await?;
-        let _permit = call_permit(&slot, "resources/read", uri).await?;
-        let timeout = slot.timeout();
-        let _relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
-        let mut params = ReadResourceRequestParams::new(uri);
-        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
-            match tokio::time::timeout(timeout, peer.read_resource_once(params.clone())).await {
-                Ok(Ok(ReadResourceResponse::Complete(result))) => return Ok(result),
-                Ok(Ok(ReadResourceResponse::InputRequired(input))) => {
-                    let (responses, state) = self
-                        .client_inputs(&slot, input, session.map(|s| &s.caller))
-                        .await?;
-                    params.input_responses = responses;
-                    params.request_state = state;
-                }
-                Ok(Ok(_)) => {
-                    return Err(upstream_error(
-                        &slot,
-                        "resources/read",
-                        uri,
-                        ServiceError::UnexpectedResponse,
-                    ));
-                }
-                Ok(Err(e)) => return Err(upstream_error(&slot, "resources/read", uri, e)),
-                Err(_) => return Err(timed_out(&slot, "resources/read", uri, timeout)),
-            }
-        }
-        Err(too_many_rounds(&slot, uri))
-    }
-
-    /// Renders a prompt of a vMCP by its exposed name.
-    pub async fn get_prompt(
-        &self,
-        vmcp_id: &str,
-        name: &str,
-        arguments: Option<Map<String, Value>>,
-        params: Option<Map<String, Value>>,
-        caller: Caller,
-    ) -> Result<GetPromptResult> {
-        let entry = self.entry_by_id(vmcp_id)?;
-        self.get_prompt_in(&entry, name, arguments, Fill::rest(params, caller), None)
-            .await
-    }
-
-    /// Renders a prompt by its exposed name (or `server.prompt`), its arguments filled first.
-    pub async fn get_prompt_in(
-        &self,
-        entry: &VmcpEntry,
-        name: &str,
-        arguments: Option<Map<String, Value>>,
-        fill: Fill,
-        session: Option<&SessionCall>,
-    ) -> Result<GetPromptResult> {
-        let mut rec = Record::start(entry, "prompts/get", &fill.caller);
-        rec.target = Some(name.to_string());
-        rec.arguments = arguments.clone().map(Value::Object);
-        let result = self
-            .get_prompt_routed(entry, name, arguments, fill, session, &mut rec)
-            .await;
-        self.finish_upstream(rec, result)
-    }
-
-    async fn get_prompt_routed(
-        &self,
-        entry: &VmcpEntry,
-        name: &str,
-        arguments: Option<Map<String, Value>>,
-        fill: Fill,
-        session: Option<&SessionCall>,
-        rec: &mut Record,
-    ) -> Result<GetPromptResult> {
-        let aggregate = self
-            .aggregate_with(entry, |a| a.prompt_by_any_name(name).is_some())
-            .await;
-        let Some(route) = aggregate.prompt_by_any_name(name) else {
-            return Err(not_found("prompt", name, &entry.vmcp.name, &aggregate));
-        };
-        rec.server_id = Some(route.server_id.clone());
-        let arguments = match arguments {
-            Some(a) => Some(
-                self.fill_arguments(entry, None, Some(a), &fill.for_nested_of(&rec.log_id))
-                    .await?,
-            ),
-            None => None,
-        };
-        let arguments = prompt_arguments(arguments)?;
-        let (slot, peer) = self.peer_of(&route.server_id).await?;
-        let _permit = call_permit(&slot, "prompts/get", &route.name).await?;
-        let mut params = GetPromptRequestParams::new(route.name.clone());
-        params.arguments = arguments;
-        let timeout = slot.timeout();
-        let _relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
-        for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
-            match tokio::time::timeout(timeout, peer.get_prompt_once(params.clone())).await {
-                Ok(Ok(GetPromptResponse::Complete(result))) => return Ok(result),
-                Ok(Ok(GetPromptResponse::InputRequired(input))) => {
-                    let (responses, state) = self
-                        .client_inputs(&slot, input, session.map(|s| &s.caller))
-                        .await?;
-                    params.input_responses = responses;
-                    params.request_state = state;
-                }
-                Ok(Ok(_)) => {
-                    return Err(upstream_error(
-                        &slot,
-                        "prompts/get",
-                        &route.name,
-                        ServiceError::UnexpectedResponse,
-                    ));
-                }
-                Ok(Err(e)) => return Err(upstream_error(&slot, "prompts/get", &route.name, e)),
-                Err(_) => return Err(timed_out(&slot, "prompts/get", &route.name, timeout)),
-            }
-        }
-        Err(too_many_rounds(&slot, &route.name))
     }
 
     /// The cached aggregate when it has what the caller looks for; otherwise the aggregate
@@ -666,27 +947,64 @@ fn status_word(status: ServerStatus) -> &'static str {
     }
 }
 
-fn unavailable_note(aggregate: &Aggregate) -> String {
-    let down = aggregate.unavailable();
-    if down.is_empty() {
-        String::new()
-    } else {
-        let names: Vec<&str> = down.iter().map(|u| u.name.as_str()).collect();
-        format!(
-            " (unavailable, so not searched: {}; see their last_error)",
-            names.join(", ")
-        )
+/// An item that no available member offers: a 404, or a 502 when members are down (the item
+/// may be theirs).
+fn missing(what: What, name: &str, entry: &VmcpEntry, aggregate: &Aggregate) -> GatewayError {
+    let vmcp = &entry.vmcp.name;
+    let word = what.word();
+    let hint = Hint::List {
+        what,
+        vmcp: vmcp.clone(),
+    };
+    let unavailable = aggregate.unavailable();
+    // `server{separator}name` of a member that is up cannot be a down member's.
+    let naming = &entry.vmcp.naming;
+    let of_a_member_up = entry.vmcp.mcp_servers.iter().any(|m| {
+        !unavailable.iter().any(|u| u.server_id == m.server_id)
+            && [naming.separator.as_str(), "."]
+                .iter()
+                .any(|sep| name.starts_with(&format!("{}{sep}", m.name)))
+    });
+    if unavailable.is_empty() || of_a_member_up {
+        let detail = match what {
+            What::Resource => format!(
+                "no server of vMCP {vmcp:?} lists {name:?} or has a resource template that matches it"
+            ),
+            _ => format!("vMCP {vmcp:?} has no {word} named {name:?}"),
+        };
+        return GatewayError::not_found(what, format!("{word} not found"), detail).with_hint(hint);
     }
+    let down: Vec<String> = unavailable
+        .iter()
+        .map(|u| format!("{} ({})", u.name, u.error))
+        .collect();
+    GatewayError::new(
+        ErrorKind::Upstream,
+        format!("{word} unavailable"),
+        format!(
+            "no available server of vMCP {vmcp:?} offers the {word} {name:?}, and {} cannot be \
+             asked: {}",
+            if down.len() == 1 {
+                "this member"
+            } else {
+                "these members"
+            },
+            down.join("; ")
+        ),
+    )
+    .with_hint(hint)
 }
 
-fn not_found(what: &str, name: &str, vmcp: &str, aggregate: &Aggregate) -> GatewayError {
+/// An upstream that answered with the wrong kind of result.
+fn unexpected(gateway: &Gateway, server_id: &str, method: &str) -> GatewayError {
+    let name = gateway
+        .supervisor
+        .slot(server_id)
+        .map_or_else(|| server_id.to_string(), |s| s.name());
     GatewayError::new(
-        ErrorKind::NotFound,
-        format!("{what} not found"),
-        format!(
-            "vMCP {vmcp:?} has no {what} named {name:?}{}; list them with GET /api/vmcps/{{vmcp_id}}/{what}s",
-            unavailable_note(aggregate)
-        ),
+        ErrorKind::Upstream,
+        "MCP server error",
+        format!("{name} answered {method} with another kind of result"),
     )
 }
 
@@ -728,7 +1046,6 @@ pub(crate) fn timed_out(
     )
 }
 
-/// Maps an upstream failure to the error a client sees.
 /// An upstream that keeps answering `input_required`.
 fn too_many_rounds(slot: &Slot, target: &str) -> GatewayError {
     GatewayError::internal(format!(
@@ -738,6 +1055,7 @@ fn too_many_rounds(slot: &Slot, target: &str) -> GatewayError {
     ))
 }
 
+/// Maps an upstream failure to the error a client sees, by the JSON-RPC code it answered.
 pub(crate) fn upstream_error(
     slot: &Slot,
     method: &str,
@@ -748,13 +1066,9 @@ pub(crate) fn upstream_error(
     match e {
         ServiceError::McpError(data) => {
             let message = data.message.to_string();
-            let lower = message.to_lowercase();
-            if data.code == ErrorCode::RESOURCE_NOT_FOUND
-                || (data.code == ErrorCode::INVALID_PARAMS
-                    && (lower.contains("not found") || lower.contains("unknown")))
-            {
-                GatewayError::new(
-                    ErrorKind::NotFound,
+            if data.code == ErrorCode::RESOURCE_NOT_FOUND {
+                GatewayError::not_found(
+                    What::Resource,
                     "not found upstream",
                     format!("{server} answered {method} ({target}): {message}"),
                 )
@@ -765,8 +1079,8 @@ pub(crate) fn upstream_error(
                     format!("{server} rejected {method} ({target}): {message}"),
                 )
             } else if data.code == ErrorCode::METHOD_NOT_FOUND {
-                GatewayError::new(
-                    ErrorKind::NotFound,
+                GatewayError::not_found(
+                    What::Method,
                     "not supported upstream",
                     format!("{server} does not support {method}: {message}"),
                 )

@@ -13,16 +13,14 @@ use std::sync::{Arc, Mutex, Weak};
 use rmcp::model::*;
 use rmcp::service::{NotificationContext, Peer, RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler};
-use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 use vmcp_domain::{Timestamp, time};
 
-use crate::aggregate::VmcpEntry;
 use crate::mrtr::{Round, Step};
 use crate::ops::SessionCall;
 use crate::relay::{Asker, Caller, ProgressTarget};
-use crate::{ErrorKind, Gateway, GatewayError, GatewayEvent};
+use crate::{ErrorKind, Gateway, GatewayError, GatewayEvent, Hint, Operation, What};
 
 /// Items per page of the list methods.
 pub const PAGE_SIZE: usize = 500;
@@ -116,7 +114,8 @@ pub struct VmcpSession {
     state: Arc<State>,
 }
 
-fn rank(level: LoggingLevel) -> u8 {
+/// The severity of a log level (MCP's levels are ordered, rmcp's type is not).
+pub(crate) fn severity(level: LoggingLevel) -> u8 {
     match level {
         LoggingLevel::Debug => 0,
         LoggingLevel::Info => 1,
@@ -129,19 +128,27 @@ fn rank(level: LoggingLevel) -> u8 {
     }
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
-    serde_json::from_value(value).expect("a valid MCP object")
-}
-
-/// A gateway error as a JSON-RPC error.
+/// A gateway error as a JSON-RPC error: the code by its kind, the message in MCP's words
+/// (where to look next names an MCP method, not a REST route).
 pub fn to_error_data(e: GatewayError) -> ErrorData {
-    let message = format!("{}: {}", e.error, e.detail);
+    let mut message = format!("{}: {}", e.error, e.detail);
+    if let Some(Hint::List { what, .. }) = &e.hint {
+        let method = match what {
+            What::Prompt => "prompts/list",
+            What::Resource => "resources/list and resources/templates/list",
+            _ => "tools/list",
+        };
+        message.push_str(&format!("; list them with {method}"));
+    }
     match e.kind {
         ErrorKind::BadRequest => ErrorData::invalid_params(message, None),
-        ErrorKind::NotFound if e.error.starts_with("resource") => {
-            ErrorData::resource_not_found(message, None)
+        ErrorKind::NotFound {
+            what: What::Resource,
+        } => ErrorData::resource_not_found(message, None),
+        ErrorKind::NotFound { what: What::Method } => {
+            ErrorData::new(ErrorCode::METHOD_NOT_FOUND, message, None)
         }
-        ErrorKind::NotFound => ErrorData::invalid_params(message, None),
+        ErrorKind::NotFound { .. } => ErrorData::invalid_params(message, None),
         _ => ErrorData::internal_error(message, None),
     }
 }
@@ -197,12 +204,6 @@ impl VmcpSession {
         }
     }
 
-    fn entry(&self) -> Result<Arc<VmcpEntry>, ErrorData> {
-        self.gateway
-            .vmcp_entry(&self.state.vmcp_id)
-            .ok_or_else(|| ErrorData::internal_error("this vMCP was deleted", None))
-    }
-
     fn is_member(&self, server_id: &str) -> bool {
         self.gateway
             .vmcp_entry(&self.state.vmcp_id)
@@ -213,7 +214,6 @@ impl VmcpSession {
     /// enables it; `_meta["vmcp/params"]` gives `@param:` values.
     fn fill(
         &self,
-        entry: &VmcpEntry,
         meta: Option<&RequestMetaObject>,
         context: &RequestContext<RoleServer>,
     ) -> crate::Fill {
@@ -224,7 +224,10 @@ impl VmcpSession {
             .or_else(|| from(serde_json::to_value(&context.meta).ok()));
         crate::Fill {
             caller: self.caller(context),
-            caller_args: entry.vmcp.mcp_substitution,
+            caller_args: self
+                .gateway
+                .vmcp_entry(&self.state.vmcp_id)
+                .is_some_and(|e| e.vmcp.mcp_substitution),
             params,
             depth: 0,
         }
@@ -313,6 +316,78 @@ impl VmcpSession {
             .await
     }
 
+    /// A list, logged like every operation (the face pages it).
+    async fn list(
+        &self,
+        context: &RequestContext<RoleServer>,
+        op: Operation,
+    ) -> Result<Arc<crate::aggregate::Aggregate>, ErrorData> {
+        let fill = crate::Fill::of(self.caller(context));
+        self.gateway
+            .operate(&self.state.vmcp_id, op, fill, None)
+            .await
+            .and_then(crate::Output::into_aggregate)
+            .map_err(to_error_data)
+    }
+
+    /// An operation that relays a call to a member (tools, prompts, reads): for a 2026-07-28
+    /// request, one MRTR round of it (`retry`: its `requestState` and `inputResponses`); for a
+    /// session, the call with its client reachable, until it ends or the client cancels.
+    async fn call(
+        &self,
+        context: &RequestContext<RoleServer>,
+        op: Operation,
+        fill: crate::Fill,
+        retry: (Option<String>, Option<InputResponses>),
+    ) -> Result<Step, ErrorData> {
+        if is_stateless(context) {
+            let (gateway, vmcp) = (self.gateway.clone(), self.state.vmcp_id.clone());
+            let (method, target) = (op.method(), op.target().unwrap_or_default());
+            return self
+                .stateless_round(
+                    context,
+                    method,
+                    &target,
+                    retry.0,
+                    retry.1,
+                    move |call| async move {
+                        gateway
+                            .operate(&vmcp, op, fill, Some(&call))
+                            .await
+                            .and_then(crate::Output::into_server_result)
+                            .map(marked_complete)
+                            .map_err(to_error_data)
+                    },
+                )
+                .await;
+        }
+        let call = self.session_call(context);
+        tokio::select! {
+            result = self.gateway.operate(&self.state.vmcp_id, op, fill, Some(&call)) => result
+                .and_then(crate::Output::into_server_result)
+                .map(|r| Step::Done(Box::new(marked_complete(r))))
+                .map_err(to_error_data),
+            _ = self.stopped(context) => Err(cancelled()),
+        }
+    }
+
+    /// An operation that asks nothing of the client (completion, subscriptions), until it
+    /// ends or the client cancels.
+    async fn direct(
+        &self,
+        context: &RequestContext<RoleServer>,
+        op: Operation,
+    ) -> Result<ServerResult, ErrorData> {
+        let fill = crate::Fill::of(self.caller(context));
+        tokio::select! {
+            result = self.gateway.operate(&self.state.vmcp_id, op, fill, None) => result
+                .and_then(crate::Output::into_server_result)
+                .map(marked_complete)
+                .map_err(to_error_data),
+            _ = self.stopped(context) => Err(cancelled()),
+        }
+    }
+
     /// Pushes what happens upstream to this session's client, until the client goes away.
     fn watch(&self, peer: Peer<RoleServer>) {
         let mut events = self.gateway.subscribe();
@@ -349,18 +424,12 @@ impl VmcpSession {
                         level,
                         logger,
                         data,
-                    } if me.is_member(&server_id) => {
-                        let level: LoggingLevel =
-                            serde_json::from_value(json!(level)).unwrap_or(LoggingLevel::Info);
-                        if rank(level) >= rank(*me.state.level.lock().expect("lock")) {
-                            peer.notify_logging_message(from_json(json!({
-                                "level": level, "logger": logger, "data": data
-                            })))
-                            .await
-                            .is_ok()
-                        } else {
-                            true
-                        }
+                    } if me.is_member(&server_id)
+                        && severity(level) >= severity(*me.state.level.lock().expect("lock")) =>
+                    {
+                        let mut message = LoggingMessageNotificationParam::new(level, data);
+                        message.logger = logger;
+                        peer.notify_logging_message(message).await.is_ok()
                     }
                     _ => true,
                 };
@@ -371,6 +440,10 @@ impl VmcpSession {
         });
         *self.state.events.lock().expect("events lock") = Some(task.abort_handle());
     }
+}
+
+fn cancelled() -> ErrorData {
+    ErrorData::internal_error("cancelled by the client", None)
 }
 
 async fn list_changed(peer: &Peer<RoleServer>) -> bool {
@@ -417,22 +490,29 @@ impl ServerHandler for VmcpSession {
             Some(e) => (e.vmcp.name.clone(), e.vmcp.description.clone()),
             None => (self.state.vmcp_id.clone(), String::new()),
         };
-        from_json(json!({
-            "protocolVersion": "2025-11-25",
-            "capabilities": {
-                "tools": {"listChanged": true},
-                "resources": {"subscribe": true, "listChanged": true},
-                "prompts": {"listChanged": true},
-                "logging": {},
-                "completions": {}
-            },
-            "serverInfo": {"name": name, "title": format!("vMCP {name}"), "version": env!("CARGO_PKG_VERSION")},
-            "instructions": if description.is_empty() {
-                format!("vMCP {name}: the tools, resources and prompts of its MCP servers.")
-            } else {
-                description
-            }
-        }))
+        let capabilities = ServerCapabilities::builder()
+            .enable_logging()
+            .enable_completions()
+            .enable_prompts()
+            .enable_prompts_list_changed()
+            .enable_resources()
+            .enable_resources_list_changed()
+            .enable_resources_subscribe()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build();
+        let instructions = if description.is_empty() {
+            format!("vMCP {name}: the tools, resources and prompts of its MCP servers.")
+        } else {
+            description
+        };
+        InitializeResult::new(capabilities)
+            .with_protocol_version(ProtocolVersion::V_2025_11_25)
+            .with_server_info(
+                Implementation::new(name.clone(), env!("CARGO_PKG_VERSION"))
+                    .with_title(format!("vMCP {name}")),
+            )
+            .with_instructions(instructions)
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -473,13 +553,10 @@ impl ServerHandler for VmcpSession {
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
-        let (tools, next) = page(
-            &aggregate.tools,
-            request.as_ref().and_then(|r| r.cursor.as_deref()),
-        )?;
+        let aggregate = self.list(&context, Operation::ListTools).await?;
+        let (tools, next) = page(&aggregate.tools, cursor(&request))?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)
@@ -490,51 +567,18 @@ impl ServerHandler for VmcpSession {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let entry = self.entry()?;
-        let fill = self.fill(&entry, request.meta.as_ref(), &context);
-        if is_stateless(&context) {
-            // A 2026-07-28 stateless request: what its upstream asks comes back as MRTR rounds.
-            let (me, name) = (self.clone(), request.name.clone());
-            let arguments = request.arguments.clone();
-            let step = self
-                .stateless_round(
-                    &context,
-                    "tools/call",
-                    &request.name,
-                    request.request_state.clone(),
-                    request.input_responses.clone(),
-                    move |call| async move {
-                        me.gateway
-                            .call_tool_in(&entry, &name, arguments, Some(&call), fill)
-                            .await
-                            .map(|mut r| {
-                                r.result_type.get_or_insert(ResultType::COMPLETE);
-                                ServerResult::CallToolResult(r)
-                            })
-                            .map_err(to_error_data)
-                    },
-                )
-                .await?;
-            return match step {
-                Step::Input(input) => Ok(CallToolResponse::InputRequired(input)),
-                Step::Done(done) => match *done {
-                    ServerResult::CallToolResult(r) => Ok(r.into()),
-                    _ => Err(ErrorData::internal_error(
-                        "tools/call ended with another kind of result",
-                        None,
-                    )),
-                },
-            };
-        }
-        let call = self.session_call(&context);
-        tokio::select! {
-            result = self.gateway.call_tool_in(&entry, &request.name, request.arguments, Some(&call), fill) => {
-                result.map(|mut r| {
-                    r.result_type.get_or_insert(ResultType::COMPLETE);
-                    r.into()
-                }).map_err(to_error_data)
-            }
-            _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
+        let fill = self.fill(request.meta.as_ref(), &context);
+        let op = Operation::CallTool {
+            name: request.name.into_owned(),
+            arguments: request.arguments,
+        };
+        let retry = (request.request_state, request.input_responses);
+        match self.call(&context, op, fill, retry).await? {
+            Step::Input(input) => Ok(CallToolResponse::InputRequired(input)),
+            Step::Done(done) => match *done {
+                ServerResult::CallToolResult(r) => Ok(r.into()),
+                _ => Err(other_result("tools/call")),
+            },
         }
     }
 
@@ -557,18 +601,8 @@ impl ServerHandler for VmcpSession {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        let entry = self.entry()?;
-        let aggregate = self.gateway.prepared_aggregate(&entry).await;
-        self.gateway.record_list(
-            &entry,
-            "resources/list",
-            &self.caller(&context),
-            aggregate.resources.len(),
-        );
-        let (resources, next) = page(
-            &aggregate.resources,
-            request.as_ref().and_then(|r| r.cursor.as_deref()),
-        )?;
+        let aggregate = self.list(&context, Operation::ListResources).await?;
+        let (resources, next) = page(&aggregate.resources, cursor(&request))?;
         let mut result = ListResourcesResult::with_all_items(resources);
         result.next_cursor = next;
         Ok(result)
@@ -577,13 +611,12 @@ impl ServerHandler for VmcpSession {
     async fn list_resource_templates(
         &self,
         request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
-        let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
-        let (templates, next) = page(
-            &aggregate.templates,
-            request.as_ref().and_then(|r| r.cursor.as_deref()),
-        )?;
+        let aggregate = self
+            .list(&context, Operation::ListResourceTemplates)
+            .await?;
+        let (templates, next) = page(&aggregate.templates, cursor(&request))?;
         let mut result = ListResourceTemplatesResult::with_all_items(templates);
         result.next_cursor = next;
         Ok(result)
@@ -594,88 +627,27 @@ impl ServerHandler for VmcpSession {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let entry = self.entry()?;
-        let caller = self.caller(&context);
-        if is_stateless(&context) {
-            let (me, uri) = (self.clone(), request.uri.clone());
-            let step = self
-                .stateless_round(
-                    &context,
-                    "resources/read",
-                    &request.uri,
-                    request.request_state.clone(),
-                    request.input_responses.clone(),
-                    move |call| async move {
-                        me.gateway
-                            .read_resource_logged(&entry, &uri, &caller, Some(&call))
-                            .await
-                            .map(|mut r| {
-                                r.result_type.get_or_insert(ResultType::COMPLETE);
-                                ServerResult::ReadResourceResult(r)
-                            })
-                            .map_err(to_error_data)
-                    },
-                )
-                .await?;
-            return match step {
-                Step::Input(input) => Ok(ReadResourceResponse::InputRequired(input)),
-                Step::Done(done) => match *done {
-                    ServerResult::ReadResourceResult(r) => Ok(r.into()),
-                    _ => Err(ErrorData::internal_error(
-                        "resources/read ended with another kind of result",
-                        None,
-                    )),
-                },
-            };
-        }
-        let call = self.session_call(&context);
-        tokio::select! {
-            result = self.gateway.read_resource_logged(&entry, &request.uri, &caller, Some(&call)) => {
-                result.map(|mut r| {
-                    r.result_type.get_or_insert(ResultType::COMPLETE);
-                    r.into()
-                }).map_err(to_error_data)
-            }
-            _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
+        let fill = crate::Fill::of(self.caller(&context));
+        let op = Operation::ReadResource { uri: request.uri };
+        let retry = (request.request_state, request.input_responses);
+        match self.call(&context, op, fill, retry).await? {
+            Step::Input(input) => Ok(ReadResourceResponse::InputRequired(input)),
+            Step::Done(done) => match *done {
+                ServerResult::ReadResourceResult(r) => Ok(r.into()),
+                _ => Err(other_result("resources/read")),
+            },
         }
     }
 
     async fn subscribe(
         &self,
         request: SubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        let entry = self.entry()?;
-        let aggregate = self.gateway.prepared_aggregate(&entry).await;
-        let owner = aggregate
-            .resource_owner(&request.uri)
-            .map(String::from)
-            .ok_or_else(|| {
-                ErrorData::resource_not_found(
-                    format!("no server of this vMCP offers {}", request.uri),
-                    None,
-                )
-            })?;
-        let (slot, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
-        if slot
-            .state()
-            .protocol_version()
-            .is_some_and(|v| v.as_str() >= "2026-07-28")
-        {
-            return Err(ErrorData::new(
-                ErrorCode::METHOD_NOT_FOUND,
-                format!(
-                    "resources/subscribe: {} speaks protocol 2026-07-28, which has no resources/subscribe, and vMCP does not yet subscriptions/listen to upstreams, so updates of {} cannot be relayed; to get them, register {} with \"protocol\": \"initialize\"",
-                    slot.name(),
-                    request.uri,
-                    slot.name()
-                ),
-                None,
-            ));
-        }
-        let _ = peer
-            .subscribe(SubscribeRequestParams::new(request.uri.clone()))
-            .await;
+        let op = Operation::Subscribe {
+            uri: request.uri.clone(),
+        };
+        self.direct(&context, op).await?;
         self.state
             .subscriptions
             .lock()
@@ -704,34 +676,47 @@ impl ServerHandler for VmcpSession {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        if !uris.is_empty() {
-            let aggregate = self.gateway.prepared_aggregate(&*self.entry()?).await;
-            for uri in &uris {
-                let Some(owner) = aggregate.resource_owner(uri) else {
-                    continue;
-                };
-                if let Ok((_, peer)) = self.gateway.peer_of(owner).await {
-                    let _ = peer
-                        .subscribe(SubscribeRequestParams::new(uri.clone()))
-                        .await;
-                }
-            }
+        let caller = crate::Caller {
+            client_id: stateless_client_id(None),
+            source: "mcp",
+            parent_log_id: None,
+        };
+        for uri in &uris {
+            // A URI that no member offers, or whose server cannot subscribe, simply never
+            // changes (the operation log says why).
+            let op = Operation::Subscribe { uri: uri.clone() };
+            let _ = self
+                .gateway
+                .operate(
+                    &self.state.vmcp_id,
+                    op,
+                    crate::Fill::of(caller.clone()),
+                    None,
+                )
+                .await;
         }
         let sink = context.sink().clone();
         let lists = [
             (
                 accepted.tools_list_changed,
-                "notifications/tools/list_changed",
+                ServerNotification::ToolListChangedNotification(Default::default()),
             ),
             (
                 accepted.prompts_list_changed,
-                "notifications/prompts/list_changed",
+                ServerNotification::PromptListChangedNotification(Default::default()),
             ),
             (
                 accepted.resources_list_changed,
-                "notifications/resources/list_changed",
+                ServerNotification::ResourceListChangedNotification(Default::default()),
             ),
         ];
+        let changed = || -> Vec<ServerNotification> {
+            lists
+                .iter()
+                .filter(|(on, _)| *on == Some(true))
+                .map(|(_, n)| n.clone())
+                .collect()
+        };
         loop {
             let event = tokio::select! {
                 _ = context.cancelled() => return Ok(()),
@@ -746,23 +731,18 @@ impl ServerHandler for VmcpSession {
                 Err(RecvError::Closed) => return Ok(()),
             };
             let notifications: Vec<ServerNotification> = match event {
-                GatewayEvent::CatalogChanged { server_id } if self.is_member(&server_id) => lists
-                    .iter()
-                    .filter(|(on, _)| *on == Some(true))
-                    .map(|(_, method)| from_json(json!({ "method": method })))
-                    .collect(),
-                GatewayEvent::VmcpChanged { vmcp_id } if vmcp_id == self.state.vmcp_id => lists
-                    .iter()
-                    .filter(|(on, _)| *on == Some(true))
-                    .map(|(_, method)| from_json(json!({ "method": method })))
-                    .collect(),
+                GatewayEvent::CatalogChanged { server_id } if self.is_member(&server_id) => {
+                    changed()
+                }
+                GatewayEvent::VmcpChanged { vmcp_id } if vmcp_id == self.state.vmcp_id => changed(),
                 GatewayEvent::ResourceUpdated { server_id, uri }
                     if uris.contains(&uri) && self.is_member(&server_id) =>
                 {
-                    vec![from_json(json!({
-                        "method": "notifications/resources/updated",
-                        "params": {"uri": uri}
-                    }))]
+                    vec![ServerNotification::ResourceUpdatedNotification(
+                        ResourceUpdatedNotification::new(ResourceUpdatedNotificationParam::new(
+                            uri,
+                        )),
+                    )]
                 }
                 _ => Vec::new(),
             };
@@ -778,9 +758,12 @@ impl ServerHandler for VmcpSession {
     async fn unsubscribe(
         &self,
         request: UnsubscribeRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
-        // Upstream subscriptions are shared by every session: only this session stops listening.
+        let op = Operation::Unsubscribe {
+            uri: request.uri.clone(),
+        };
+        self.direct(&context, op).await?;
         self.state
             .subscriptions
             .lock()
@@ -794,18 +777,8 @@ impl ServerHandler for VmcpSession {
         request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
-        let entry = self.entry()?;
-        let aggregate = self.gateway.prepared_aggregate(&entry).await;
-        self.gateway.record_list(
-            &entry,
-            "prompts/list",
-            &self.caller(&context),
-            aggregate.prompts.len(),
-        );
-        let (prompts, next) = page(
-            &aggregate.prompts,
-            request.as_ref().and_then(|r| r.cursor.as_deref()),
-        )?;
+        let aggregate = self.list(&context, Operation::ListPrompts).await?;
+        let (prompts, next) = page(&aggregate.prompts, cursor(&request))?;
         let mut result = ListPromptsResult::with_all_items(prompts);
         result.next_cursor = next;
         Ok(result)
@@ -816,106 +789,29 @@ impl ServerHandler for VmcpSession {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let entry = self.entry()?;
-        let fill = self.fill(&entry, request.meta.as_ref(), &context);
-        if is_stateless(&context) {
-            let (me, name, arguments) = (
-                self.clone(),
-                request.name.clone(),
-                request.arguments.clone(),
-            );
-            let step = self
-                .stateless_round(
-                    &context,
-                    "prompts/get",
-                    &request.name,
-                    request.request_state.clone(),
-                    request.input_responses.clone(),
-                    move |call| async move {
-                        me.gateway
-                            .get_prompt_in(&entry, &name, arguments, fill, Some(&call))
-                            .await
-                            .map(|mut r| {
-                                r.result_type.get_or_insert(ResultType::COMPLETE);
-                                ServerResult::GetPromptResult(r)
-                            })
-                            .map_err(to_error_data)
-                    },
-                )
-                .await?;
-            return match step {
-                Step::Input(input) => Ok(GetPromptResponse::InputRequired(input)),
-                Step::Done(done) => match *done {
-                    ServerResult::GetPromptResult(r) => Ok(r.into()),
-                    _ => Err(ErrorData::internal_error(
-                        "prompts/get ended with another kind of result",
-                        None,
-                    )),
-                },
-            };
-        }
-        let call = self.session_call(&context);
-        tokio::select! {
-            result = self.gateway.get_prompt_in(&entry, &request.name, request.arguments, fill, Some(&call)) => {
-                result.map(|mut r| {
-                    r.result_type.get_or_insert(ResultType::COMPLETE);
-                    r.into()
-                }).map_err(to_error_data)
-            }
-            _ = self.stopped(&context) => Err(ErrorData::internal_error("cancelled by the client", None)),
+        let fill = self.fill(request.meta.as_ref(), &context);
+        let op = Operation::GetPrompt {
+            name: request.name,
+            arguments: request.arguments,
+        };
+        let retry = (request.request_state, request.input_responses);
+        match self.call(&context, op, fill, retry).await? {
+            Step::Input(input) => Ok(GetPromptResponse::InputRequired(input)),
+            Step::Done(done) => match *done {
+                ServerResult::GetPromptResult(r) => Ok(r.into()),
+                _ => Err(other_result("prompts/get")),
+            },
         }
     }
 
     async fn complete(
         &self,
-        mut request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let entry = self.entry()?;
-        let aggregate = self.gateway.prepared_aggregate(&entry).await;
-        let owner = match &mut request.r#ref {
-            Reference::Prompt(p) => {
-                let route = aggregate.prompt(&p.name).cloned().ok_or_else(|| {
-                    ErrorData::invalid_params(format!("no prompt named {:?}", p.name), None)
-                })?;
-                p.name = route.name;
-                route.server_id
-            }
-            Reference::Resource(r) => aggregate
-                .template_owner(&r.uri)
-                .or_else(|| aggregate.resource_owner(&r.uri))
-                .map(String::from)
-                .ok_or_else(|| {
-                    ErrorData::resource_not_found(format!("no resource template {:?}", r.uri), None)
-                })?,
-            _ => {
-                return Err(ErrorData::invalid_params(
-                    "completion/complete: unsupported reference type",
-                    None,
-                ));
-            }
-        };
-        let (slot, peer) = self.gateway.peer_of(&owner).await.map_err(to_error_data)?;
-        let timeout = slot.timeout();
-        match tokio::time::timeout(timeout, peer.complete(request)).await {
-            Ok(Ok(mut result)) => {
-                // Relayed results carry no resultType from 2025-era upstreams; 2026-07-28
-                // clients require it (rmcp strips it again for 2025-era clients).
-                result.result_type.get_or_insert(ResultType::COMPLETE);
-                Ok(result)
-            }
-            Ok(Err(e)) => Err(to_error_data(crate::ops::upstream_error(
-                &slot,
-                "completion/complete",
-                "",
-                e,
-            ))),
-            Err(_) => Err(to_error_data(crate::ops::timed_out(
-                &slot,
-                "completion/complete",
-                "",
-                timeout,
-            ))),
+        match self.direct(&context, Operation::Complete(request)).await? {
+            ServerResult::CompleteResult(r) => Ok(r),
+            _ => Err(other_result("completion/complete")),
         }
     }
 
@@ -927,4 +823,33 @@ impl ServerHandler for VmcpSession {
         *self.state.level.lock().expect("level lock") = request.level;
         Ok(())
     }
+}
+
+fn cursor(request: &Option<PaginatedRequestParams>) -> Option<&str> {
+    request.as_ref().and_then(|r| r.cursor.as_deref())
+}
+
+fn other_result(method: &str) -> ErrorData {
+    ErrorData::internal_error(format!("{method} ended with another kind of result"), None)
+}
+
+/// A relayed result, for 2026-07-28 clients, which require `resultType` (2025-era upstreams
+/// send none; rmcp strips it again for 2025-era clients).
+fn marked_complete(mut result: ServerResult) -> ServerResult {
+    match &mut result {
+        ServerResult::CallToolResult(r) => {
+            r.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        ServerResult::GetPromptResult(r) => {
+            r.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        ServerResult::ReadResourceResult(r) => {
+            r.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        ServerResult::CompleteResult(r) => {
+            r.result_type.get_or_insert(ResultType::COMPLETE);
+        }
+        _ => {}
+    }
+    result
 }

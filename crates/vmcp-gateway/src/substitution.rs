@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use vmcp_substitution::{Limits, Resolver, SubstitutionError, substitute, substitute_map};
 
 use crate::aggregate::{Route, VmcpEntry};
-use crate::{ErrorKind, Gateway, GatewayError, Result};
+use crate::{ErrorKind, Gateway, GatewayError, Operation, Output, Result};
 
 /// Who makes a call, for the operation log.
 #[derive(Debug, Clone)]
@@ -54,6 +54,16 @@ impl Fill {
         let mut f = self.clone();
         f.caller.parent_log_id = Some(log_id.to_string());
         f
+    }
+
+    /// For an operation without arguments to fill (lists, reads).
+    pub fn of(caller: Caller) -> Self {
+        Self {
+            caller,
+            caller_args: false,
+            params: None,
+            depth: 0,
+        }
     }
 
     /// For REST callers.
@@ -116,10 +126,15 @@ impl Resolver for VmcpResolver<'_> {
     ) -> BoxFuture<'_, Result<String, String>> {
         let name = name.to_string();
         Box::pin(async move {
+            let op = Operation::CallTool {
+                name,
+                arguments: Some(args),
+            };
             let result = self
                 .gateway
-                .call_tool_in(self.entry, &name, Some(args), None, nested(self.fill))
+                .operate_in(self.entry, op, nested(self.fill), None)
                 .await
+                .and_then(Output::into_tool)
                 .map_err(|e| format!("{}: {}", e.error, e.detail))?;
             let value = serde_json::to_value(&result).unwrap_or_default();
             let text = text_of_content(value["content"].as_array().map_or(&[], |v| v));
@@ -148,12 +163,12 @@ impl Resolver for VmcpResolver<'_> {
                 }
                 _ => target.clone(),
             };
-            let mut caller = self.fill.caller.clone();
-            caller.source = self.fill.caller.source;
+            let op = Operation::ReadResource { uri: uri.clone() };
             let result = self
                 .gateway
-                .read_resource_logged(self.entry, &uri, &caller, None)
+                .operate_in(self.entry, op, Fill::of(self.fill.caller.clone()), None)
                 .await
+                .and_then(Output::into_resource)
                 .map_err(|e| format!("{}: {}", e.error, e.detail))?;
             let value = serde_json::to_value(&result).unwrap_or_default();
             let contents = value["contents"].as_array().cloned().unwrap_or_default();
@@ -173,10 +188,15 @@ impl Resolver for VmcpResolver<'_> {
     ) -> BoxFuture<'_, Result<String, String>> {
         let name = name.to_string();
         Box::pin(async move {
+            let op = Operation::GetPrompt {
+                name,
+                arguments: Some(args),
+            };
             let result = self
                 .gateway
-                .get_prompt_in(self.entry, &name, Some(args), nested(self.fill), None)
+                .operate_in(self.entry, op, nested(self.fill), None)
                 .await
+                .and_then(Output::into_prompt)
                 .map_err(|e| format!("{}: {}", e.error, e.detail))?;
             let value = serde_json::to_value(&result).unwrap_or_default();
             let messages = value["messages"].as_array().cloned().unwrap_or_default();

@@ -428,13 +428,9 @@ impl UpstreamObserver for Observer {
             }
             #[allow(deprecated)]
             ServerNotification::LoggingMessageNotification(n) => {
-                let level = serde_json::to_value(n.params.level)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_else(|| "info".into());
                 let _ = self.events.send(GatewayEvent::Log {
                     server_id: self.server_id.clone(),
-                    level,
+                    level: n.params.level,
                     logger: n.params.logger,
                     data: n.params.data,
                 });
@@ -518,9 +514,10 @@ async fn ping(upstream: &Upstream, timeout: Duration) -> Result<(), String> {
         // The stateless protocol has no ping; failures of real requests reveal a dead server.
         return Ok(());
     }
-    let request: ClientRequest =
-        serde_json::from_value(serde_json::json!({"method": "ping"})).expect("a ping request");
-    match tokio::time::timeout(timeout, upstream.peer().send_request(request)).await {
+    // A health check of the connection, not an operation of a vMCP: it bypasses the pipeline.
+    let request = ClientRequest::PingRequest(rmcp::model::PingRequest::default());
+    let peer = upstream.peer();
+    match tokio::time::timeout(timeout, peer.send_request(request)).await {
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(format!("ping failed: {e}")),
         Err(_) => Err(format!("no answer to ping within {timeout:?}")),

@@ -6,7 +6,7 @@ use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
-use vmcp_gateway::{ErrorKind, GatewayError};
+use vmcp_gateway::{ErrorKind, GatewayError, Hint, What};
 
 /// The body of every error response.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -50,14 +50,28 @@ impl From<GatewayError> for ApiError {
     fn from(e: GatewayError) -> Self {
         let status = match e.kind {
             ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::NotFound { .. } => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            // Nobody sees it (the client went away), but the access log does.
+            ErrorKind::Cancelled => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        Self::new(status, e.error, e.detail)
+        // Where to look next, in REST's words.
+        let detail = match &e.hint {
+            Some(Hint::List { what, vmcp }) => {
+                let list = match what {
+                    What::Prompt => "prompts",
+                    What::Resource => "resources",
+                    _ => "tools",
+                };
+                format!("{}; list them with GET /api/vmcps/{vmcp}/{list}", e.detail)
+            }
+            None => e.detail,
+        };
+        Self::new(status, e.error, detail)
     }
 }
 

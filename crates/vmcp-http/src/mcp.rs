@@ -20,7 +20,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use vmcp_gateway::Gateway;
 use vmcp_gateway::aggregate::VmcpEntry;
 use vmcp_gateway::session::VmcpSession;
-use vmcp_transport::sse_server::{PostError, SseSessions};
+use vmcp_sse_server::{PostError, SseSessions};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -93,14 +93,7 @@ impl McpEndpoints {
     }
 
     fn entry(&self, id_or_name: &str) -> Result<Arc<VmcpEntry>, ApiError> {
-        self.gateway.vmcp_entry(id_or_name).ok_or_else(|| {
-            vmcp_gateway::GatewayError::new(
-                vmcp_gateway::ErrorKind::NotFound,
-                "vMCP not found",
-                format!("no vMCP has the id or name {id_or_name:?}"),
-            )
-            .into()
-        })
+        Ok(self.gateway.vmcp(id_or_name)?)
     }
 
     fn http_endpoint(&self, vmcp_id: &str) -> HttpEndpoint {

@@ -11,7 +11,6 @@ pub mod lines;
 mod log;
 pub mod proctree;
 mod sse;
-pub mod sse_server;
 mod stdio;
 
 use std::borrow::Cow;
@@ -23,8 +22,8 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use rmcp::RoleClient;
 use rmcp::model::{
-    ClientCapabilities, ClientConfig, ClientResult, ErrorData, Implementation, ProtocolVersion,
-    ServerNotification, ServerPeerInfo, ServerRequest,
+    ClientCapabilities, ClientConfig, ClientResult, ElicitationCapability, ErrorData,
+    Implementation, ProtocolVersion, ServerNotification, ServerPeerInfo, ServerRequest,
 };
 use rmcp::service::{
     ClientInitializeError, ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer,
@@ -86,14 +85,20 @@ impl Service<RoleClient> for Handler {
 
 /// How vMCP introduces itself to upstreams. It offers sampling, elicitation and roots so that
 /// upstreams may ask for them; the gateway routes such requests to the client whose call caused
-/// them, or refuses them clearly.
+/// them, or refuses them clearly. (Roots and sampling are deprecated by SEP-2577, and still what
+/// the servers in the field ask for.)
+#[allow(deprecated)]
 pub fn client_info() -> ClientConfig {
-    let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
-        "sampling": {},
-        "elicitation": {"form": {}, "url": {}},
-        "roots": {"listChanged": true}
-    }))
-    .expect("valid client capabilities");
+    let capabilities = ClientCapabilities::builder()
+        .enable_roots()
+        .enable_roots_list_changed()
+        .enable_sampling()
+        .enable_elicitation_with(
+            ElicitationCapability::new()
+                .with_form(Default::default())
+                .with_url(Default::default()),
+        )
+        .build();
     ClientConfig::new(
         capabilities,
         Implementation::new("vmcp", env!("CARGO_PKG_VERSION")),

@@ -8,6 +8,7 @@ mod management;
 mod mcp;
 mod openapi;
 mod operations;
+mod pipeline;
 mod relay;
 mod security;
 mod stats;

@@ -383,11 +383,20 @@ async fn a_down_server_leaves_the_rest_usable_and_says_why() {
         "{}",
         r.body
     );
+    // A tool of the member that is down is a 502 that names the member and why, not a 404.
     let r = call(&app, &vmcp, "broken.echo", json!({})).await;
     assert_error(
         &r,
-        StatusCode::NOT_FOUND,
-        "unavailable, so not searched: broken",
+        StatusCode::BAD_GATEWAY,
+        "this member cannot be asked: broken (",
+    );
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("list them with GET /api/vmcps/mixed/tools"),
+        "{}",
+        r.body
     );
 
     // The HTTP server goes away: its calls are 502, alpha's go on.
