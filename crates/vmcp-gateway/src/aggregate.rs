@@ -45,6 +45,27 @@ fn customized_schema(tool: &mut Tool, c: &ToolCustomization) {
     tool.input_schema = Arc::new(schema);
 }
 
+/// One member server as the merge sees it: plain data, read from its slot.
+#[derive(Debug, Clone)]
+pub struct Member {
+    pub server_id: String,
+    pub name: String,
+    pub catalog: Arc<Catalog>,
+    pub status: ServerStatus,
+    pub error: Option<String>,
+}
+
+impl Member {
+    fn key(&self) -> MemberKey {
+        MemberKey {
+            server_id: self.server_id.clone(),
+            catalog: Arc::as_ptr(&self.catalog) as usize,
+            status: self.status,
+            error: self.error.clone(),
+        }
+    }
+}
+
 /// One member's contribution to an aggregate's key: its catalog (by identity) and status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MemberKey {
@@ -193,29 +214,28 @@ impl VmcpEntry {
 
     /// The current aggregate: the cached one while no member changed, else a new one.
     pub fn aggregate(&self, supervisor: &Supervisor) -> Arc<Aggregate> {
-        let members = self.members(supervisor);
-        let snapshot: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)> = members
+        let members: Vec<Member> = self
+            .members(supervisor)
             .into_iter()
             .map(|slot| {
-                let catalog = slot.catalog();
                 let state = slot.state();
-                let key = MemberKey {
+                Member {
                     server_id: slot.id.clone(),
-                    catalog: Arc::as_ptr(&catalog) as usize,
+                    name: slot.name(),
+                    catalog: slot.catalog(),
                     status: state.status,
                     error: state.last_error,
-                };
-                (slot, catalog, key)
+                }
             })
             .collect();
         let mut cached = self.aggregate.lock().expect("aggregate lock");
         if let Some(a) = cached.as_ref()
-            && a.key.len() == snapshot.len()
-            && a.key.iter().zip(&snapshot).all(|(k, (_, _, s))| k == s)
+            && a.key.len() == members.len()
+            && a.key.iter().zip(&members).all(|(k, m)| *k == m.key())
         {
             return a.clone();
         }
-        let built = Arc::new(build(&self.vmcp, snapshot));
+        let built = Arc::new(build(&self.vmcp, members));
         *cached = Some(built.clone());
         built
     }
@@ -225,7 +245,9 @@ fn to_json<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).expect("MCP model types serialize")
 }
 
-fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Aggregate {
+/// Merges the members' catalogs, in priority order (`members` is in that order), as the vMCP's
+/// `naming` and tool customizations say. Pure: plain data in, plain data out.
+pub fn build(vmcp: &Vmcp, members: Vec<Member>) -> Aggregate {
     let naming = &vmcp.naming;
     let mut tools = Vec::new();
     let mut tool_routes: HashMap<String, Route> = HashMap::new();
@@ -243,12 +265,18 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
     let mut tool_names: HashMap<String, Vec<String>> = HashMap::new();
     let mut key = Vec::with_capacity(members.len());
 
-    for (slot, catalog, member_key) in members {
-        let server = slot.name();
-        names.insert(slot.id.clone(), server.clone());
+    for member in members {
+        let member_key = member.key();
+        let Member {
+            server_id,
+            name: server,
+            catalog,
+            ..
+        } = member;
+        names.insert(server_id.clone(), server.clone());
         if member_key.status != ServerStatus::Connected {
             unavailable.push(UnavailableServer {
-                server_id: slot.id.clone(),
+                server_id: server_id.clone(),
                 name: server.clone(),
                 status: member_key.status,
                 error: member_key.error.clone().unwrap_or_else(|| {
@@ -262,7 +290,7 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
         }
         if member_key.status == ServerStatus::Connected {
             tool_names.insert(
-                slot.id.clone(),
+                server_id.clone(),
                 catalog.tools.iter().map(|t| t.name.to_string()).collect(),
             );
         }
@@ -291,7 +319,7 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                 }),
                 Entry::Vacant(v) => {
                     v.insert(Route {
-                        server_id: slot.id.clone(),
+                        server_id: server_id.clone(),
                         name: tool.name.to_string(),
                         custom: custom.map(|c| Arc::new(c.clone())),
                     });
@@ -317,7 +345,7 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                 }),
                 Entry::Vacant(v) => {
                     v.insert(Route {
-                        server_id: slot.id.clone(),
+                        server_id: server_id.clone(),
                         name: prompt.name.clone(),
                         custom: None,
                     });
@@ -335,7 +363,7 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                     shadowed_by: names.get(o.get()).cloned().unwrap_or_default(),
                 }),
                 Entry::Vacant(v) => {
-                    v.insert(slot.id.clone());
+                    v.insert(server_id.clone());
                     resources.push(resource.clone());
                 }
             }
@@ -357,7 +385,10 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
                 });
                 continue;
             }
-            template_owners.push((UriTemplate::parse(&template.uri_template), slot.id.clone()));
+            template_owners.push((
+                UriTemplate::parse(&template.uri_template),
+                server_id.clone(),
+            ));
             templates.push(template.clone());
         }
     }
@@ -393,5 +424,256 @@ fn build(vmcp: &Vmcp, members: Vec<(Arc<Slot>, Arc<Catalog>, MemberKey)>) -> Agg
         tool_list,
         resource_list,
         prompt_list,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The merge over plain data: collisions, priorities, hiding, renaming, templates.
+
+    use super::*;
+    use serde_json::json;
+
+    fn tool(name: &str, description: &str) -> Tool {
+        serde_json::from_value(json!({
+            "name": name,
+            "description": description,
+            "inputSchema": {
+                "type": "object",
+                "properties": {"repo": {"type": "string"}, "limit": {"type": "integer"}},
+                "required": ["repo", "limit"]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn resource(uri: &str) -> Resource {
+        serde_json::from_value(json!({"uri": uri, "name": uri})).unwrap()
+    }
+
+    fn template(uri_template: &str) -> ResourceTemplate {
+        serde_json::from_value(json!({"uriTemplate": uri_template, "name": uri_template})).unwrap()
+    }
+
+    fn prompt(name: &str) -> Prompt {
+        serde_json::from_value(json!({"name": name})).unwrap()
+    }
+
+    fn member(name: &str, catalog: Catalog) -> Member {
+        Member {
+            server_id: format!("server_{name}"),
+            name: name.to_string(),
+            catalog: Arc::new(catalog),
+            status: ServerStatus::Connected,
+            error: None,
+        }
+    }
+
+    /// A vMCP over servers in this (priority) order, as the store gives it.
+    fn vmcp(servers: &[&str], naming: serde_json::Value, tools: serde_json::Value) -> Vmcp {
+        let entries: Vec<serde_json::Value> = servers
+            .iter()
+            .enumerate()
+            .map(|(i, s)| json!({"server_id": format!("server_{s}"), "name": s, "priority": i}))
+            .collect();
+        serde_json::from_value(json!({
+            "vmcp_id": "vmcp_0123456789abcdef",
+            "name": "test",
+            "description": "",
+            "mcp_servers": entries,
+            "active_config": {},
+            "naming": naming,
+            "tools": tools,
+            "mcp_substitution": false,
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": "2026-01-01T00:00:00.000Z"
+        }))
+        .unwrap()
+    }
+
+    fn names(a: &Aggregate) -> Vec<String> {
+        a.tools.iter().map(|t| t.name.to_string()).collect()
+    }
+
+    #[test]
+    fn prefixed_names_keep_every_tool_in_priority_order() {
+        let v = vmcp(
+            &["git", "fs"],
+            json!({"prefix": true, "separator": "."}),
+            json!({}),
+        );
+        let a = build(
+            &v,
+            vec![
+                member(
+                    "git",
+                    Catalog {
+                        tools: vec![tool("status", "git status"), tool("search", "grep")],
+                        ..Default::default()
+                    },
+                ),
+                member(
+                    "fs",
+                    Catalog {
+                        tools: vec![tool("search", "find files")],
+                        ..Default::default()
+                    },
+                ),
+            ],
+        );
+        assert_eq!(names(&a), ["git.status", "git.search", "fs.search"]);
+        assert_eq!(a.tool("fs.search").unwrap().server_id, "server_fs");
+        assert_eq!(a.tool("fs.search").unwrap().name, "search");
+        assert!(a.tool_list.hidden.is_empty());
+        assert_eq!(a.tool_list.tools.len(), 3);
+    }
+
+    #[test]
+    fn without_prefix_the_better_priority_wins_and_the_other_is_reported_hidden() {
+        let v = vmcp(
+            &["git", "fs"],
+            json!({"prefix": false, "separator": "."}),
+            json!({}),
+        );
+        let a = build(
+            &v,
+            vec![
+                member(
+                    "git",
+                    Catalog {
+                        tools: vec![tool("search", "grep")],
+                        prompts: vec![prompt("review")],
+                        ..Default::default()
+                    },
+                ),
+                member(
+                    "fs",
+                    Catalog {
+                        tools: vec![tool("search", "find files"), tool("read", "read")],
+                        prompts: vec![prompt("review")],
+                        ..Default::default()
+                    },
+                ),
+            ],
+        );
+        assert_eq!(names(&a), ["search", "read"]);
+        assert_eq!(a.tool("search").unwrap().server_id, "server_git");
+        let hidden = &a.tool_list.hidden;
+        assert_eq!(hidden.len(), 1);
+        assert_eq!(
+            (
+                hidden[0].name.as_str(),
+                hidden[0].server.as_str(),
+                hidden[0].shadowed_by.as_str()
+            ),
+            ("search", "fs", "git")
+        );
+        assert_eq!(a.prompts.len(), 1);
+        assert_eq!(a.prompt("review").unwrap().server_id, "server_git");
+        assert_eq!(a.prompt_list.hidden.len(), 1);
+        // A hidden tool is not reachable, not even as `server.tool`; the exposed one is.
+        assert!(a.tool_by_any_name("fs.search").is_none());
+        assert_eq!(
+            a.tool_by_any_name("git.search").unwrap().server_id,
+            "server_git"
+        );
+    }
+
+    #[test]
+    fn customization_hides_renames_describes_and_fixes_arguments() {
+        let v = vmcp(
+            &["git"],
+            json!({"prefix": true, "separator": "_"}),
+            json!({
+                "git.status": {"hidden": true},
+                "git.search": {
+                    "name": "find_code",
+                    "description": "Search the code",
+                    "fixed": {"repo": "vmcp"},
+                    "defaults": {"limit": 5}
+                }
+            }),
+        );
+        let a = build(
+            &v,
+            vec![member(
+                "git",
+                Catalog {
+                    tools: vec![
+                        tool("status", "s"),
+                        tool("search", "grep"),
+                        tool("log", "l"),
+                    ],
+                    ..Default::default()
+                },
+            )],
+        );
+        assert_eq!(names(&a), ["find_code", "git_log"]);
+        assert!(a.tool("git_status").is_none());
+        assert!(a.tool_by_any_name("git.status").is_none());
+        let found = &a.tools[0];
+        assert_eq!(found.description.as_deref(), Some("Search the code"));
+        let schema = serde_json::to_value(&*found.input_schema).unwrap();
+        assert_eq!(schema["properties"], json!({"limit": {"type": "integer"}}));
+        assert_eq!(schema["required"], json!([]));
+        let route = a.tool("find_code").unwrap();
+        assert_eq!(route.name, "search");
+        assert_eq!(route.custom.as_ref().unwrap().fixed["repo"], json!("vmcp"));
+    }
+
+    #[test]
+    fn resources_and_templates_are_listed_once_and_duplicates_reported_hidden() {
+        let v = vmcp(&["a", "b", "c"], json!({}), json!({}));
+        let catalog = || Catalog {
+            resources: vec![resource("file:///readme")],
+            templates: vec![template("file:///{path}"), template("db://{table}")],
+            ..Default::default()
+        };
+        let a = build(
+            &v,
+            vec![
+                member("a", catalog()),
+                member("b", catalog()),
+                member("c", catalog()),
+            ],
+        );
+        assert_eq!(a.resources.len(), 1);
+        assert_eq!(a.templates.len(), 2);
+        assert_eq!(a.resource_list.resource_templates.len(), 2);
+        assert_eq!(a.resource_list.hidden.len(), 2 + 4);
+        assert_eq!(a.resource_owner("file:///readme"), Some("server_a"));
+        assert_eq!(a.resource_owner("file:///notes.txt"), Some("server_a"));
+        // `{path}` is a simple expansion: it does not span a `/` (RFC 6570).
+        assert_eq!(a.resource_owner("file:///src/main.rs"), None);
+        assert_eq!(a.template_owner("db://{table}"), Some("server_a"));
+        assert_eq!(a.resource_owner("http://elsewhere"), None);
+    }
+
+    #[test]
+    fn a_member_that_is_down_is_reported_unavailable_and_contributes_nothing() {
+        let v = vmcp(&["up", "down"], json!({}), json!({}));
+        let mut down = member("down", Catalog::default());
+        down.status = ServerStatus::Error;
+        down.error = Some("exited with status 1".into());
+        let a = build(
+            &v,
+            vec![
+                member(
+                    "up",
+                    Catalog {
+                        tools: vec![tool("t", "t")],
+                        ..Default::default()
+                    },
+                ),
+                down,
+            ],
+        );
+        assert_eq!(names(&a), ["up.t"]);
+        let unavailable = a.unavailable();
+        assert_eq!(unavailable.len(), 1);
+        assert_eq!(unavailable[0].name, "down");
+        assert_eq!(unavailable[0].error, "exited with status 1");
+        assert_eq!(a.server_has_tool("down", "t"), None);
+        assert_eq!(a.server_has_tool("up", "t"), Some(true));
     }
 }
