@@ -56,7 +56,26 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "vmcp-gateway",
         &["actix-web", "diesel", "vmcp-http", "utoipa"],
     ),
-    ("vmcp-http", &["diesel", "vmcp-store"]),
+    // The HTTP layer reaches upstreams only through the gateway.
+    (
+        "vmcp-http",
+        &["diesel", "vmcp-store", "vmcp-transport", "reqwest"],
+    ),
+    // The legacy SSE server half knows rmcp and bytes, nothing of vMCP or of any HTTP stack.
+    (
+        "vmcp-sse-server",
+        &[
+            "diesel",
+            "actix-web",
+            "hyper",
+            "reqwest",
+            "vmcp-domain",
+            "vmcp-store",
+            "vmcp-transport",
+            "vmcp-gateway",
+            "vmcp-http",
+        ],
+    ),
     (
         "vmcp-transport",
         &[
@@ -148,4 +167,83 @@ fn ci_runs_the_readme_test_command() {
     assert!(ci.contains("cargo test --workspace"));
     assert!(ci.contains("VMCP_TEST_DATABASE_URL"));
     assert!(Path::new(&root().join(".ci/run")).exists());
+}
+
+/// The `.rs` files under `dir`, with their text.
+fn sources(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(sources(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let shown = path
+                .strip_prefix(root())
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            out.push((shown, text));
+        }
+    }
+    out
+}
+
+/// Every request an operation sends upstream leaves from the pipeline (`ops.rs::send`), where
+/// the server's limit, its timeout, cancellation and the log apply; nothing else in the gateway
+/// or the HTTP layer sends one (the supervisor's catalog listing and ping are not operations).
+#[test]
+fn every_upstream_request_of_an_operation_goes_through_the_pipeline() {
+    let sending = [
+        "send_cancellable_request",
+        "read_resource_once",
+        "get_prompt_once",
+        ".call_tool(params",
+        "peer.call_tool(",
+        "peer.get_prompt(",
+        "peer.read_resource(",
+        "peer.complete(",
+        "peer.subscribe(",
+        "peer.unsubscribe(",
+        "().send_request(",
+    ];
+    for dir in ["crates/vmcp-gateway/src", "crates/vmcp-http/src"] {
+        for (path, text) in sources(&root().join(dir)) {
+            if path.ends_with("vmcp-gateway/src/ops.rs") {
+                continue;
+            }
+            for s in sending {
+                assert!(
+                    !text.contains(s),
+                    "{path} sends an upstream request ({s}) outside the pipeline (ops.rs)"
+                );
+            }
+        }
+    }
+}
+
+/// Errors are classified by their type (`ErrorKind`, `What`), never by their words.
+#[test]
+fn no_error_is_classified_by_its_text() {
+    let matching = [
+        ".error.starts_with(",
+        ".error.contains(",
+        ".error.ends_with(",
+        ".detail.starts_with(",
+        ".detail.contains(",
+        ".message.contains(",
+        ".message.starts_with(",
+        "to_lowercase().contains(",
+        "lower.contains(",
+    ];
+    for dir in ["crates/vmcp-gateway/src", "crates/vmcp-http/src"] {
+        for (path, text) in sources(&root().join(dir)) {
+            for s in matching {
+                assert!(
+                    !text.contains(s),
+                    "{path} classifies an error by its text ({s}); use ErrorKind / What"
+                );
+            }
+        }
+    }
 }

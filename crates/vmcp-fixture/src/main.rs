@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use rmcp::ServiceExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
-use vmcp_transport::sse_server::SseSessions;
+use vmcp_sse_server::SseSessions;
 
 use vmcp_fixture::server::{Fixture, Options, State};
 
@@ -191,7 +191,7 @@ async fn route(
             };
             match sse.post(&session, &body.to_bytes()).await {
                 Ok(()) => text(StatusCode::ACCEPTED, "Accepted"),
-                Err(vmcp_transport::sse_server::PostError::UnknownSession(_)) => {
+                Err(vmcp_sse_server::PostError::UnknownSession(_)) => {
                     text(StatusCode::NOT_FOUND, "unknown session")
                 }
                 Err(e) => text(StatusCode::BAD_REQUEST, &e.to_string()),
