@@ -1,10 +1,14 @@
-//! Prometheus-style metrics: operations by vMCP, server, method and outcome, with latency
-//! histograms; upstream status; the operation log's queue; open MCP sessions.
+//! Metrics in the Prometheus / OpenMetrics text format, by the official `prometheus-client`
+//! crate: operations by vMCP, server, method and outcome, with latency histograms (recorded on
+//! the call's path: a read lock and atomic adds); upstream status, the operation log's queue and
+//! open MCP sessions (read at scrape time).
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::sync::Mutex;
-
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 use vmcp_domain::ServerStatus;
 
 use crate::Gateway;
@@ -14,140 +18,134 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
 ];
 
-#[derive(Default)]
-struct Series {
-    count: u64,
-    sum: f64,
-    buckets: [u64; BUCKETS.len()],
+/// The content type of `metrics_text`.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    vmcp: String,
+    server: String,
+    method: &'static str,
+    status: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    server: String,
+    server_id: String,
+    status: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(BUCKETS)
 }
 
 /// Counters of finished operations.
-#[derive(Default)]
 pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String, String, bool), Series>>,
+    operations: Family<OperationLabels, Counter>,
+    durations: Family<OperationLabels, Histogram, fn() -> Histogram>,
 }
 
-impl Metrics {
-    pub fn observe(&self, vmcp: &str, server: &str, method: &str, success: bool, seconds: f64) {
-        let mut series = self.series.lock().expect("metrics lock");
-        let s = series
-            .entry((
-                vmcp.to_string(),
-                server.to_string(),
-                method.to_string(),
-                success,
-            ))
-            .or_default();
-        s.count += 1;
-        s.sum += seconds;
-        for (i, le) in BUCKETS.iter().enumerate() {
-            if seconds <= *le {
-                s.buckets[i] += 1;
-            }
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            operations: Family::default(),
+            durations: Family::new_with_constructor(latency_histogram),
         }
     }
 }
 
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+impl Metrics {
+    pub fn observe(
+        &self,
+        vmcp: &str,
+        server: &str,
+        method: &'static str,
+        success: bool,
+        seconds: f64,
+    ) {
+        let labels = OperationLabels {
+            vmcp: vmcp.to_string(),
+            server: server.to_string(),
+            method,
+            status: if success { "ok" } else { "error" },
+        };
+        self.operations.get_or_create(&labels).inc();
+        self.durations.get_or_create(&labels).observe(seconds);
+    }
+}
+
+fn gauge(value: i64) -> Gauge {
+    let g = Gauge::default();
+    g.set(value);
+    g
+}
+
+fn counter(value: u64) -> Counter {
+    let c = Counter::default();
+    c.inc_by(value);
+    c
 }
 
 impl Gateway {
-    /// The metrics in the Prometheus text format.
+    /// The metrics in the OpenMetrics text format (which Prometheus reads; see `CONTENT_TYPE`).
     pub fn metrics_text(&self) -> String {
+        let mut registry = Registry::default();
+        registry.register(
+            "vmcp_operations",
+            "Operations on vMCPs, by vMCP, server, method and outcome",
+            self.metrics.operations.clone(),
+        );
+        registry.register_with_unit(
+            "vmcp_operation_duration",
+            "Latency of operations on vMCPs",
+            Unit::Seconds,
+            self.metrics.durations.clone(),
+        );
+        let upstreams = Family::<UpstreamLabels, Gauge>::default();
+        for slot in self.supervisor.slots() {
+            let status = slot.state().status;
+            upstreams
+                .get_or_create(&UpstreamLabels {
+                    server: slot.name(),
+                    server_id: slot.id.clone(),
+                    status: match status {
+                        ServerStatus::Connected => "connected",
+                        ServerStatus::Connecting => "connecting",
+                        ServerStatus::Disconnected => "disconnected",
+                        ServerStatus::Error => "error",
+                    },
+                })
+                .set(i64::from(status == ServerStatus::Connected));
+        }
+        registry.register(
+            "vmcp_upstream_up",
+            "Whether an MCP server is connected (1) or not (0)",
+            upstreams,
+        );
+        registry.register(
+            "vmcp_log_queue_depth",
+            "Operation log rows waiting to be written",
+            gauge(i64::try_from(self.oplog.depth()).unwrap_or(i64::MAX)),
+        );
+        registry.register(
+            "vmcp_log_dropped",
+            "Operation log rows dropped because the writer could not keep up",
+            counter(self.oplog.dropped()),
+        );
+        registry.register(
+            "vmcp_log_written",
+            "Operation log rows written",
+            counter(self.oplog.written()),
+        );
+        registry.register(
+            "vmcp_mcp_sessions",
+            "Open MCP client sessions",
+            gauge(i64::try_from(self.sessions.count()).unwrap_or(i64::MAX)),
+        );
         let mut out = String::new();
-        out.push_str("# HELP vmcp_operations_total Operations on vMCPs, by vMCP, server, method and outcome.\n");
-        out.push_str("# TYPE vmcp_operations_total counter\n");
-        let series = self.metrics.series.lock().expect("metrics lock");
-        for ((vmcp, server, method, success), s) in series.iter() {
-            let status = if *success { "ok" } else { "error" };
-            let _ = writeln!(
-                out,
-                "vmcp_operations_total{{vmcp=\"{}\",server=\"{}\",method=\"{}\",status=\"{status}\"}} {}",
-                label(vmcp),
-                label(server),
-                label(method),
-                s.count
-            );
-        }
-        out.push_str("# HELP vmcp_operation_duration_seconds Latency of operations on vMCPs.\n");
-        out.push_str("# TYPE vmcp_operation_duration_seconds histogram\n");
-        for ((vmcp, server, method, success), s) in series.iter() {
-            let status = if *success { "ok" } else { "error" };
-            let labels = format!(
-                "vmcp=\"{}\",server=\"{}\",method=\"{}\",status=\"{status}\"",
-                label(vmcp),
-                label(server),
-                label(method)
-            );
-            for (i, le) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(
-                    out,
-                    "vmcp_operation_duration_seconds_bucket{{{labels},le=\"{le}\"}} {}",
-                    s.buckets[i]
-                );
-            }
-            let _ = writeln!(
-                out,
-                "vmcp_operation_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "vmcp_operation_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "vmcp_operation_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
-        }
-        drop(series);
-        out.push_str(
-            "# HELP vmcp_upstream_up Whether an MCP server is connected (1) or not (0).\n",
-        );
-        out.push_str("# TYPE vmcp_upstream_up gauge\n");
-        let mut slots = self.supervisor.slots();
-        slots.sort_by_key(|s| s.name());
-        for slot in slots {
-            let state = slot.state();
-            let _ = writeln!(
-                out,
-                "vmcp_upstream_up{{server=\"{}\",server_id=\"{}\",status=\"{}\"}} {}",
-                label(&slot.name()),
-                slot.id,
-                match state.status {
-                    ServerStatus::Connected => "connected",
-                    ServerStatus::Connecting => "connecting",
-                    ServerStatus::Disconnected => "disconnected",
-                    ServerStatus::Error => "error",
-                },
-                u8::from(state.status == ServerStatus::Connected)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP vmcp_log_queue_depth Operation log rows waiting to be written.\n# TYPE vmcp_log_queue_depth gauge\nvmcp_log_queue_depth {}",
-            self.oplog.depth()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vmcp_log_dropped_total Operation log rows dropped because the writer could not keep up.\n# TYPE vmcp_log_dropped_total counter\nvmcp_log_dropped_total {}",
-            self.oplog.dropped()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vmcp_log_written_total Operation log rows written.\n# TYPE vmcp_log_written_total counter\nvmcp_log_written_total {}",
-            self.oplog.written()
-        );
-        let _ = writeln!(
-            out,
-            "# HELP vmcp_mcp_sessions Open MCP client sessions.\n# TYPE vmcp_mcp_sessions gauge\nvmcp_mcp_sessions {}",
-            self.sessions.count()
-        );
+        prometheus_client::encoding::text::encode(&mut out, &registry)
+            .expect("writing to a String cannot fail");
         out
     }
 

@@ -40,15 +40,15 @@ pub async fn stats(
 /// Prometheus metrics
 ///
 /// Operations by vMCP, server, method and outcome with latency histograms, upstream status,
-/// the operation log's queue depth and drops, open MCP sessions; in the Prometheus text format.
+/// the operation log's queue depth and drops, open MCP sessions; in the OpenMetrics text format.
 #[utoipa::path(
     tag = "stats",
-    responses((status = 200, description = "Metrics in the Prometheus text format", content_type = "text/plain", body = String))
+    responses((status = 200, description = "Metrics in the OpenMetrics text format (which Prometheus reads)", content_type = "application/openmetrics-text", body = String))
 )]
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(vmcp_gateway::metrics::CONTENT_TYPE)
         .body(state.gateway.metrics_text())
 }
 
