@@ -9,6 +9,7 @@ mod schemathesis;
 mod sdk;
 #[cfg(test)]
 mod tidy;
+mod ui;
 mod util;
 
 use anyhow::bail;
@@ -27,6 +28,10 @@ tasks:
               operation through a vMCP's endpoints over server-everything, and per-client
               latency of N sequential calls (default 100) against a direct call
   conformance run the official MCP conformance suite against a vMCP fronting the fixture
+  ui [--screenshots]
+              the dashboard in Debian's Chromium (installed when missing) driven by Playwright
+              for Python: register, create, call, stats, live log, a down server; without and
+              with a token; --screenshots refreshes docs/ui/
   fuzz [S]    run each fuzz target (cargo-fuzz, nightly) for S seconds (default 60)
   interop     run vMCP against servers nobody here wrote: npm server-everything over stdio
               (npx), SSE and streamable HTTP, and a Python SDK server; no process may leak
@@ -46,6 +51,7 @@ fn main() -> anyhow::Result<()> {
         Some("interop") => interop::run(),
         Some("conformance") => conformance::run(),
         Some("clients") => clients::run(&args[1..]),
+        Some("ui") => ui::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("schemathesis") => schemathesis::run(&args[1..]),

@@ -64,11 +64,14 @@ fn constant_time_eq(presented: &[u8], secret: &[u8]) -> bool {
     std::hint::black_box(diff) == 0
 }
 
-/// Paths open without a token: the health check and the API's own description.
+/// Paths open without a token: the health check, the API's own description and the dashboard's
+/// static files (they hold no data; the dashboard asks for a token to call the API).
 fn is_public(path: &str) -> bool {
     matches!(path, "/health" | "/openapi.json" | "/openapi.yaml")
         || path == "/docs"
         || path.starts_with("/docs/")
+        || path == "/ui"
+        || path.starts_with("/ui/")
 }
 
 /// The token a request presents, if any.

@@ -13,6 +13,7 @@ pub mod guard;
 pub mod json;
 pub mod mcp;
 pub mod routes;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -237,6 +238,7 @@ pub fn app(
         )
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(mcp::routes)
+        .configure(ui::routes)
         .route("/ws", web::get().to(routes::stats::ws))
         .default_service(web::to(error::not_routed))
         .wrap(from_fn(body::read_body))

@@ -744,3 +744,71 @@ async fn an_upstream_that_prints_secrets_on_stderr_is_scrubbed() {
         app.stop().await;
     }
 }
+
+#[actix_web::test]
+async fn the_dashboard_is_served_open_and_strict_while_its_data_needs_the_token() {
+    let app = TestApp::start_with(TestDatabase::sqlite(), secured()).await;
+    let r = get_as(&app, "/ui/", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = r.body.as_str().unwrap();
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/index.html")).unwrap();
+    assert_eq!(page, shipped, "the embedded page is not the one in ui/");
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert!(!csp.contains("unsafe"), "{csp}");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+
+    // Every script the page loads is embedded, as JavaScript, and none is inline.
+    for src in page.split("src=\"").skip(1) {
+        let src = &src[..src.find('"').unwrap()];
+        let path = if src.starts_with('/') {
+            src.to_string()
+        } else {
+            format!("/ui/{src}")
+        };
+        let r = get_as(&app, &path, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+    }
+    assert!(!page.contains("<script>"), "an inline script");
+    let r = get_as(&app, "/ui/app.js", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    // The same file again, by its ETag: 304.
+    let etag = r.headers["etag"].to_str().unwrap().to_string();
+    let again = app
+        .send(
+            Method::GET,
+            "/ui/app.js",
+            &[("if-none-match", &etag)],
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+    let head = app.send(Method::HEAD, "/ui/", &[], None, None).await;
+    assert_eq!(head.status, StatusCode::OK);
+
+    // /ui redirects; a file that is not there is the documented JSON error; no path escapes.
+    let r = app.raw(Method::GET, "/ui", None, None).await;
+    assert_eq!(r.status, StatusCode::OK, "the redirect to /ui/ was followed");
+    for missing in ["/ui/nope.js", "/ui/..%2fCargo.toml", "/ui/..%5cCargo.toml"] {
+        let r = get_as(&app, missing, None).await;
+        assert_error(&r, StatusCode::NOT_FOUND, "");
+    }
+    // What the dashboard shows still needs the token.
+    let r = get_as(&app, "/api/mcp-servers", None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
