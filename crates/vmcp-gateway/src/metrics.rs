@@ -55,20 +55,33 @@ impl Default for Metrics {
     }
 }
 
+/// How an operation ended, as the `status` label says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Error,
+    /// The caller went away first: neither the gateway's nor the server's failure.
+    Cancelled,
+}
+
 impl Metrics {
     pub fn observe(
         &self,
         vmcp: &str,
         server: &str,
         method: &'static str,
-        success: bool,
+        outcome: Outcome,
         seconds: f64,
     ) {
         let labels = OperationLabels {
             vmcp: vmcp.to_string(),
             server: server.to_string(),
             method,
-            status: if success { "ok" } else { "error" },
+            status: match outcome {
+                Outcome::Ok => "ok",
+                Outcome::Error => "error",
+                Outcome::Cancelled => "cancelled",
+            },
         };
         self.operations.get_or_create(&labels).inc();
         self.durations.get_or_create(&labels).observe(seconds);

@@ -55,6 +55,12 @@ pub enum Operation {
     ListResources,
     ListResourceTemplates,
     ListPrompts,
+    /// The tools that best match a query (tool search): `limit` from 1 to `SEARCH_MAX`,
+    /// default `SEARCH_DEFAULT`.
+    SearchTools {
+        query: String,
+        limit: Option<u64>,
+    },
     /// A tool by its exposed name, or `server.tool`.
     CallTool {
         name: String,
@@ -86,6 +92,7 @@ impl Operation {
             Operation::ListResources => "resources/list",
             Operation::ListResourceTemplates => "resources/templates/list",
             Operation::ListPrompts => "prompts/list",
+            Operation::SearchTools { .. } => "tools/search",
             Operation::CallTool { .. } => "tools/call",
             Operation::GetPrompt { .. } => "prompts/get",
             Operation::ReadResource { .. } => "resources/read",
@@ -101,6 +108,7 @@ impl Operation {
             Operation::CallTool { name, .. } | Operation::GetPrompt { name, .. } => {
                 Some(name.clone())
             }
+            Operation::SearchTools { query, .. } => Some(query.clone()),
             Operation::ReadResource { uri }
             | Operation::Subscribe { uri }
             | Operation::Unsubscribe { uri } => Some(uri.clone()),
@@ -134,6 +142,11 @@ pub enum Output {
         aggregate: Arc<Aggregate>,
         items: usize,
     },
+    /// The tools found, best first (as listed), and how many the vMCP has.
+    Search {
+        tools: Vec<Value>,
+        of: usize,
+    },
     Tool(CallToolResult),
     Prompt(GetPromptResult),
     Resource(ReadResourceResult),
@@ -147,6 +160,9 @@ impl Output {
     fn logged(&self) -> Option<Value> {
         match self {
             Output::List { items, .. } => Some(json!({ "items": items })),
+            Output::Search { tools, .. } => Some(json!({
+                "tools": tools.iter().map(|t| t["name"].clone()).collect::<Vec<_>>()
+            })),
             Output::Tool(r) => serde_json::to_value(r).ok(),
             Output::Prompt(r) => serde_json::to_value(r).ok(),
             Output::Resource(r) => serde_json::to_value(r).ok(),
@@ -163,8 +179,16 @@ impl Output {
             Output::Resource(r) => ServerResult::ReadResourceResult(r),
             Output::Completion(r) => ServerResult::CompleteResult(r),
             Output::Done => ServerResult::empty(()),
-            Output::List { .. } => return Err(mismatch("a list")),
+            Output::List { .. } | Output::Search { .. } => return Err(mismatch("a result")),
         })
+    }
+
+    /// The tools found by a search, and how many the vMCP has.
+    pub fn into_search(self) -> Result<(Vec<Value>, usize)> {
+        match self {
+            Output::Search { tools, of } => Ok((tools, of)),
+            _ => Err(mismatch("search results")),
+        }
     }
 
     pub fn into_aggregate(self) -> Result<Arc<Aggregate>> {
@@ -395,6 +419,10 @@ impl Upstream {
     }
 }
 
+/// Tool search: how many tools a search returns unless asked, and at most.
+pub const SEARCH_DEFAULT: u64 = 5;
+pub const SEARCH_MAX: u64 = 50;
+
 /// The longest an operation waits for member servers that are being connected on demand.
 pub const ON_DEMAND_CONNECT_WAIT: Duration = Duration::from_secs(30);
 
@@ -482,6 +510,35 @@ impl Gateway {
                     _ => aggregate.prompts.len(),
                 };
                 Ok(Output::List { aggregate, items })
+            }
+            Operation::SearchTools { query, limit } => {
+                let limit = limit.unwrap_or(SEARCH_DEFAULT);
+                if !(1..=SEARCH_MAX).contains(&limit) {
+                    return Err(GatewayError::bad_request(format!(
+                        "limit: must be from 1 to {SEARCH_MAX} (got {limit})"
+                    )));
+                }
+                let query = query.trim();
+                if query.is_empty() {
+                    return Err(GatewayError::bad_request(
+                        "query: must say what to look for (it is empty)",
+                    ));
+                }
+                if query.chars().count() > 1000 {
+                    return Err(GatewayError::bad_request(
+                        "query: must be at most 1000 characters",
+                    ));
+                }
+                let aggregate = self.prepared_aggregate(entry).await;
+                let tools = aggregate
+                    .search_tools(query, usize::try_from(limit).unwrap_or(usize::MAX))
+                    .into_iter()
+                    .cloned()
+                    .collect();
+                Ok(Output::Search {
+                    tools,
+                    of: aggregate.tools.len(),
+                })
             }
             Operation::CallTool { name, arguments } => {
                 let aggregate = self
@@ -632,6 +689,9 @@ impl Gateway {
     ) -> Result<ServerResult> {
         let (slot, peer) = self.peer_of(server_id).await?;
         let (method, target) = (request.method(), request.target());
+        // The permit first: a call that waits for its turn is not in flight, so the server's
+        // requests (sampling, elicitation) must not be routed to its client.
+        let mut first_turn = Some(call_permit(&slot, method, &target).await?);
         let mut relayed = session.map(|s| self.supervisor.relay().begin(&slot.id, &s.caller));
         if let (Some(s), Upstream::Tool(_)) = (session, &request) {
             // The server caches its client's roots: make them this client's first.
@@ -640,9 +700,12 @@ impl Gateway {
                 .sync_roots(&slot.id, &s.caller, &peer, slot.timeout())
                 .await;
         }
-        let _permit = call_permit(&slot, method, &target).await?;
         let timeout = slot.timeout();
         for _round in 0..rmcp::model::DEFAULT_MRTR_MAX_ROUNDS {
+            let turn = match first_turn.take() {
+                Some(turn) => turn,
+                None => call_permit(&slot, method, &target).await?,
+            };
             let handle = peer
                 .send_cancellable_request(request.request(), PeerRequestOptions::no_options())
                 .await
@@ -662,6 +725,9 @@ impl Gateway {
             }
             match outcome {
                 Ok(Ok(ServerResult::InputRequiredResult(input))) => {
+                    // Nothing is in flight upstream while the client answers (which may take
+                    // a person's time): the turn goes to others, and is taken again to retry.
+                    drop(turn);
                     let (responses, state) = self
                         .client_inputs(&slot, input, session.map(|s| &s.caller))
                         .await?;
@@ -705,6 +771,11 @@ impl Gateway {
         // Secrets of the vMCP and of the server never reach the log, even when an upstream
         // echoes them or a caller types one in.
         let secrets = self.secrets_of(&rec);
+        let status = match &outcome {
+            Ok(_) => crate::metrics::Outcome::Ok,
+            Err(e) if e.kind == ErrorKind::Cancelled => crate::metrics::Outcome::Cancelled,
+            Err(_) => crate::metrics::Outcome::Error,
+        };
         let (result, truncated, success, error) = match outcome {
             Ok(Some(v)) => {
                 let (v, truncated) = vmcp_domain::logs::logged_result(v, &secrets);
@@ -729,7 +800,7 @@ impl Gateway {
             &rec.vmcp_id,
             rec.server_id.as_deref().unwrap_or(""),
             rec.method,
-            success,
+            status,
             elapsed,
         );
         self.oplog.record(vmcp_domain::LogEntry {
@@ -781,6 +852,23 @@ impl Gateway {
             .await?
             .into_aggregate()?;
         Ok(a.prompt_list.clone())
+    }
+
+    /// The tools of a vMCP that best match `query` (tool search).
+    pub async fn search_tools(
+        &self,
+        vmcp: &str,
+        query: &str,
+        limit: Option<u64>,
+        caller: &Caller,
+    ) -> Result<(Vec<Value>, usize)> {
+        let op = Operation::SearchTools {
+            query: query.to_string(),
+            limit,
+        };
+        self.operate(vmcp, op, Fill::of(caller.clone()), None)
+            .await?
+            .into_search()
     }
 
     /// Calls a tool by its exposed name. A tool error (`isError`) is a result, not an error.

@@ -253,6 +253,12 @@ impl CallGuard {
             }
         }
         progress.early = kept;
+        // A new round of the same call (MRTR) has a new token: the last round's route goes.
+        if let Some(old) = self.token.take()
+            && old != key
+        {
+            progress.routes.remove(&old);
+        }
         progress.routes.insert(key.clone(), self.progress.clone());
         self.token = Some(key);
     }

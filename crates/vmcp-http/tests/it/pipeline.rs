@@ -160,6 +160,28 @@ async fn a_cancelled_call_leaves_a_row_on_both_faces() {
         row["error"].as_str().unwrap().starts_with("cancelled: "),
         "{row}"
     );
+    // The metrics count them as cancelled, not as errors of the gateway or the server.
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("vmcp_operations_total{")
+                && l.contains("method=\"tools/call\"")
+                && l.contains("status=\"cancelled\"")
+                && l.ends_with(" 2")),
+        "{metrics}"
+    );
+    assert!(
+        !metrics
+            .lines()
+            .any(|l| l.contains("method=\"tools/call\"") && l.contains("status=\"error\"")),
+        "{metrics}"
+    );
     upstream.shutdown().await;
     app.stop().await;
 }
