@@ -61,6 +61,22 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
         "vmcp-http",
         &["diesel", "vmcp-store", "vmcp-transport", "reqwest"],
     ),
+    // Tool search is pure: JSON in, ranks out.
+    (
+        "vmcp-search",
+        &[
+            "diesel",
+            "actix-web",
+            "tokio",
+            "rmcp",
+            "reqwest",
+            "vmcp-domain",
+            "vmcp-store",
+            "vmcp-transport",
+            "vmcp-gateway",
+            "vmcp-http",
+        ],
+    ),
     // The legacy SSE server half knows rmcp and bytes, nothing of vMCP or of any HTTP stack.
     (
         "vmcp-sse-server",

@@ -5,6 +5,7 @@
 mod load;
 mod procs;
 mod python;
+mod search;
 mod stats;
 
 use std::fmt::Write as _;
@@ -38,7 +39,8 @@ struct Args {
     /// `cargo xtask bench --python`): adds the side-by-side section.
     #[arg(long)]
     python_vmcp: Option<PathBuf>,
-    /// Sections to run (calls, list, memory, stats, python) [default: all].
+    /// Sections to run (calls, list, memory, stats, python, search) [default: all]. `search`
+    /// alone replaces only its own section of the report.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
 }
@@ -80,6 +82,21 @@ fn main() -> Result<()> {
         targets: Vec::new(),
     };
     let wants = |s: &str| args.only.is_empty() || args.only.iter().any(|o| o == s);
+    let data = bin_dir.join("../../xtask/data/tool-search");
+    let data = if data.exists() {
+        data
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../xtask/data/tool-search")
+    };
+    if args.only == ["search"] {
+        let section = search::section(&data, args.quick)?;
+        print!("{section}");
+        if let Some(out) = &args.out {
+            search::splice(out, &section)?;
+            progress!("search section written to {}", out.display());
+        }
+        return Ok(());
+    }
     if wants("calls") || wants("list") {
         runtime.block_on(calls_and_lists(
             &bins,
@@ -136,6 +153,12 @@ fn main() -> Result<()> {
         );
     }
     report.section("Targets", &targets);
+    if wants("search") {
+        let section = search::section(&data, args.quick)?;
+        print!("{section}");
+        report.text.push('\n');
+        report.text.push_str(&section);
+    }
     if let Some(out) = &args.out {
         let head = format!(
             "# Benchmarks\n\nWritten by `cargo xtask bench`{} on {}, {} ({} cores), {} UTC. \

@@ -19,7 +19,8 @@ pub use error::ValidationError;
 pub use logs::{LogEntry, Pagination, Stats, StatsFilter, StatsQuery, StatsResponse};
 pub use ops::{
     HiddenItem, PromptGetRequest, PromptList, PromptResult, ResourceContents, ResourceList,
-    ResourceReadRequest, ToolCallRequest, ToolList, ToolResult, UnavailableServer,
+    ResourceReadRequest, ToolCallRequest, ToolList, ToolResult, ToolSearchResult,
+    UnavailableServer,
 };
 pub use server::{
     Capabilities, ConnectResponse, DisconnectResponse, McpServer, McpServerInput, ProtocolMode,
@@ -27,6 +28,6 @@ pub use server::{
 };
 pub use time::Timestamp;
 pub use vmcp::{
-    ImportServerEntry, Naming, ToolCustomization, Vmcp, VmcpExport, VmcpImport, VmcpInput,
-    VmcpServerEntry, VmcpServerInput,
+    ImportServerEntry, Naming, ToolCustomization, ToolSearch, Vmcp, VmcpExport, VmcpImport,
+    VmcpInput, VmcpServerEntry, VmcpServerInput,
 };

@@ -93,6 +93,24 @@ pub struct ToolList {
     pub hidden: Vec<HiddenItem>,
 }
 
+/// `GET /api/vmcps/{vmcp_id}/tools/search`: the tools that best match a query.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({
+    "query": "take a screenshot of the page",
+    "tools": [{"name": "browser.take_screenshot", "description": "Capture the page as PNG",
+               "inputSchema": {"type": "object", "properties": {"fullPage": {"type": "boolean"}}}}],
+    "of": 48
+}))]
+pub struct ToolSearchResult {
+    /// The query, as searched.
+    pub query: String,
+    /// The best matches, best first: MCP tool definitions as the tools list gives them.
+    #[schema(value_type = Vec<Object>)]
+    pub tools: Vec<Value>,
+    /// How many tools the vMCP has (what the search chose from).
+    pub of: usize,
+}
+
 /// `GET /api/vmcps/{vmcp_id}/resources`: the merged resources and resource templates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({

@@ -100,6 +100,26 @@ impl Naming {
     }
 }
 
+/// How a vMCP's MCP endpoint offers its tools (`tool_search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolSearch {
+    /// Every tool is listed (the default).
+    #[default]
+    Off,
+    /// Only the meta-tools `search_tools` and `call_tool` are listed: an agent searches the
+    /// catalog instead of carrying every schema (the tools stay callable by name).
+    Search,
+    /// Every tool and the two meta-tools, for clients that defer loading tools themselves.
+    Both,
+}
+
+impl ToolSearch {
+    pub fn is_off(&self) -> bool {
+        *self == ToolSearch::Off
+    }
+}
+
 /// How a vMCP changes one tool of one of its servers. Keyed in `tools` by `server.tool` (the
 /// server's name and the tool's own name, whatever the naming).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, ToSchema)]
@@ -228,6 +248,10 @@ pub struct VmcpInput {
     /// arguments are substituted for every caller.
     #[serde(default)]
     pub mcp_substitution: Option<bool>,
+    /// How the MCP endpoint offers the tools: `off` (every tool listed, the default), `search`
+    /// (only `search_tools` and `call_tool`), `both`. See docs/tool-search.md.
+    #[serde(default)]
+    pub tool_search: Option<ToolSearch>,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default)]
@@ -310,6 +334,9 @@ pub struct Vmcp {
     pub tools: std::collections::BTreeMap<String, ToolCustomization>,
     /// Whether MCP clients' arguments go through variable substitution.
     pub mcp_substitution: bool,
+    /// How the MCP endpoint offers the tools (see docs/tool-search.md).
+    #[serde(default)]
+    pub tool_search: ToolSearch,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default)]
@@ -347,6 +374,8 @@ pub struct VmcpExport {
     pub tools: std::collections::BTreeMap<String, ToolCustomization>,
     #[serde(default)]
     pub mcp_substitution: bool,
+    #[serde(default, skip_serializing_if = "ToolSearch::is_off")]
+    pub tool_search: ToolSearch,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -401,6 +430,8 @@ pub struct VmcpImport {
     pub tools: Option<std::collections::BTreeMap<String, ToolCustomization>>,
     #[serde(default)]
     pub mcp_substitution: Option<bool>,
+    #[serde(default)]
+    pub tool_search: Option<ToolSearch>,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default)]

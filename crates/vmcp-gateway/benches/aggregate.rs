@@ -43,6 +43,7 @@ fn bench(c: &mut Criterion) {
             naming: None,
             tools: None,
             mcp_substitution: None,
+            tool_search: None,
             secret_keys: None,
         }))
         .unwrap();

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
 use serde_json::Value;
@@ -91,6 +91,9 @@ pub struct Aggregate {
     server_names: HashMap<String, String>,
     /// Server id -> its tools' own names, for connected members.
     tool_names: HashMap<String, Vec<String>>,
+    /// The search index over the exposed tools, built on the first search (a list change makes
+    /// a new aggregate, and so a new index).
+    search: OnceLock<vmcp_search::Index>,
     /// The REST list bodies, built once.
     pub tool_list: Arc<ToolList>,
     pub resource_list: Arc<ResourceList>,
@@ -170,6 +173,32 @@ impl Aggregate {
         self.tool_names
             .get(id)
             .map(|names| names.iter().any(|n| n == tool))
+    }
+
+    /// The exposed tools that best match `query`, best first (as listed: renamed, described
+    /// and with their schemas as the vMCP customizes them; hidden tools are not there).
+    pub fn search_tools(&self, query: &str, limit: usize) -> Vec<&Value> {
+        let index = self.search.get_or_init(|| {
+            let docs: Vec<vmcp_search::Document> = self
+                .tool_list
+                .tools
+                .iter()
+                .map(|tool| {
+                    let server = tool["name"]
+                        .as_str()
+                        .and_then(|n| self.tool_routes.get(n))
+                        .and_then(|r| self.server_names.get(&r.server_id))
+                        .map_or("", String::as_str);
+                    vmcp_search::Document::from_tool(server, tool)
+                })
+                .collect();
+            vmcp_search::Index::build(&docs)
+        });
+        index
+            .search(query, limit)
+            .into_iter()
+            .map(|hit| &self.tool_list.tools[hit.index])
+            .collect()
     }
 
     /// The servers listed as unavailable.
@@ -421,6 +450,7 @@ pub fn build(vmcp: &Vmcp, members: Vec<Member>) -> Aggregate {
         template_owners,
         server_names: names,
         tool_names,
+        search: OnceLock::new(),
         tool_list,
         resource_list,
         prompt_list,

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use aggregate::VmcpEntry;
-pub use ops::{ON_DEMAND_CONNECT_WAIT, Operation, Output, SessionCall};
+pub use ops::{ON_DEMAND_CONNECT_WAIT, Operation, Output, SEARCH_DEFAULT, SEARCH_MAX, SessionCall};
 pub use substitution::{Caller, Fill};
 pub use uri_template::UriTemplate;
 use vmcp_domain::Vmcp;

@@ -273,6 +273,7 @@ impl Gateway {
             naming: vmcp.naming,
             tools: vmcp.tools,
             mcp_substitution: vmcp.mcp_substitution,
+            tool_search: vmcp.tool_search,
             secret_keys: vmcp.secret_keys,
         })
     }

@@ -21,6 +21,7 @@ use crate::mrtr::{Round, Step};
 use crate::ops::SessionCall;
 use crate::relay::{Asker, Caller, ProgressTarget};
 use crate::{ErrorKind, Gateway, GatewayError, GatewayEvent, Hint, Operation, What};
+use vmcp_domain::ToolSearch;
 
 /// Items per page of the list methods.
 pub const PAGE_SIZE: usize = 500;
@@ -131,14 +132,21 @@ pub(crate) fn severity(level: LoggingLevel) -> u8 {
 /// A gateway error as a JSON-RPC error: the code by its kind, the message in MCP's words
 /// (where to look next names an MCP method, not a REST route).
 pub fn to_error_data(e: GatewayError) -> ErrorData {
+    error_data(e, false)
+}
+
+/// `searching`: the vMCP lists its tools through `search_tools` (tool search), so that is
+/// where a client finds them.
+fn error_data(e: GatewayError, searching: bool) -> ErrorData {
     let mut message = format!("{}: {}", e.error, e.detail);
     if let Some(Hint::List { what, .. }) = &e.hint {
-        let method = match what {
-            What::Prompt => "prompts/list",
-            What::Resource => "resources/list and resources/templates/list",
-            _ => "tools/list",
+        let how = match what {
+            What::Prompt => "list them with prompts/list",
+            What::Resource => "list them with resources/list and resources/templates/list",
+            _ if searching => "find them with search_tools",
+            _ => "list them with tools/list",
         };
-        message.push_str(&format!("; list them with {method}"));
+        message.push_str(&format!("; {how}"));
     }
     match e.kind {
         ErrorKind::BadRequest => ErrorData::invalid_params(message, None),
@@ -316,6 +324,35 @@ impl VmcpSession {
             .await
     }
 
+    /// How this vMCP offers its tools.
+    fn tool_search(&self) -> ToolSearch {
+        self.gateway
+            .vmcp_entry(&self.state.vmcp_id)
+            .map(|e| e.vmcp.tool_search)
+            .unwrap_or_default()
+    }
+
+    /// The `search_tools` meta-tool: the matches as structured content and as text.
+    async fn search(
+        &self,
+        context: &RequestContext<RoleServer>,
+        op: Operation,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let fill = crate::Fill::of(self.caller(context));
+        let (tools, of) = tokio::select! {
+            result = self.gateway.operate(&self.state.vmcp_id, op, fill, None) => result
+                .and_then(crate::Output::into_search)
+                .map_err(to_error_data)?,
+            _ = self.stopped(context) => return Err(cancelled()),
+        };
+        let found = serde_json::json!({ "tools": tools, "of": of });
+        let text = serde_json::to_string(&found).unwrap_or_default();
+        let mut result = CallToolResult::structured(found);
+        result.content = vec![ContentBlock::text(text)];
+        result.result_type.get_or_insert(ResultType::COMPLETE);
+        Ok(result.into())
+    }
+
     /// A list, logged like every operation (the face pages it).
     async fn list(
         &self,
@@ -340,6 +377,8 @@ impl VmcpSession {
         fill: crate::Fill,
         retry: (Option<String>, Option<InputResponses>),
     ) -> Result<Step, ErrorData> {
+        let searching = !self.tool_search().is_off();
+        let to_error_data = move |e| error_data(e, searching);
         if is_stateless(context) {
             let (gateway, vmcp) = (self.gateway.clone(), self.state.vmcp_id.clone());
             let (method, target) = (op.method(), op.target().unwrap_or_default());
@@ -556,7 +595,24 @@ impl ServerHandler for VmcpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let aggregate = self.list(&context, Operation::ListTools).await?;
-        let (tools, next) = page(&aggregate.tools, cursor(&request))?;
+        let tools = match self.tool_search() {
+            ToolSearch::Off => aggregate.tools.clone(),
+            ToolSearch::Search => meta_tools(aggregate.tools.len()),
+            ToolSearch::Both => {
+                // A member's own tool named like a meta-tool is reached with call_tool; listed
+                // twice under one name, clients would refuse the whole list.
+                let mut all = meta_tools(aggregate.tools.len());
+                all.extend(
+                    aggregate
+                        .tools
+                        .iter()
+                        .filter(|t| t.name != SEARCH_TOOLS && t.name != CALL_TOOL)
+                        .cloned(),
+                );
+                all
+            }
+        };
+        let (tools, next) = page(&tools, cursor(&request))?;
         let mut result = ListToolsResult::with_all_items(tools);
         result.next_cursor = next;
         Ok(result)
@@ -568,10 +624,16 @@ impl ServerHandler for VmcpSession {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let fill = self.fill(request.meta.as_ref(), &context);
-        let op = Operation::CallTool {
+        let mut op = Operation::CallTool {
             name: request.name.into_owned(),
             arguments: request.arguments,
         };
+        if !self.tool_search().is_off() {
+            match meta_call(op)? {
+                Meta::Search(search) => return self.search(&context, search).await,
+                Meta::Call(call) => op = call,
+            }
+        }
         let retry = (request.request_state, request.input_responses);
         match self.call(&context, op, fill, retry).await? {
             Step::Input(input) => Ok(CallToolResponse::InputRequired(input)),
@@ -823,6 +885,109 @@ impl ServerHandler for VmcpSession {
         *self.state.level.lock().expect("level lock") = request.level;
         Ok(())
     }
+}
+
+/// The meta-tools of tool search (docs/tool-search.md).
+fn meta_tools(of: usize) -> Vec<Tool> {
+    let schema = |v: serde_json::Value| match v {
+        serde_json::Value::Object(o) => Arc::new(o),
+        _ => Arc::new(JsonObject::new()),
+    };
+    vec![
+        Tool::new(
+            SEARCH_TOOLS,
+            format!(
+                "Search the {of} tools of this server by what you want to do, in a few words \
+                 (e.g. \"take a screenshot of a web page\"). Returns the best matches, best \
+                 first, each with its name, description and input schema; call one with \
+                 call_tool. If none fits, search again with other words."
+            ),
+            schema(serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "minLength": 1,
+                              "description": "What you want to do, in a few words"},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": crate::SEARCH_MAX,
+                              "default": crate::SEARCH_DEFAULT,
+                              "description": "How many tools to return"}
+                },
+                "required": ["query"]
+            })),
+        )
+        .annotate(ToolAnnotations::new().read_only(true)),
+        Tool::new(
+            CALL_TOOL,
+            "Call a tool of this server by its name (as search_tools gives it) with its \
+             arguments; answers exactly what calling the tool directly answers.",
+            schema(serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "minLength": 1,
+                             "description": "The tool's name, from search_tools"},
+                    "arguments": {"type": "object",
+                                  "description": "The tool's arguments, as its input schema says"}
+                },
+                "required": ["name"]
+            })),
+        ),
+    ]
+}
+
+const SEARCH_TOOLS: &str = "search_tools";
+const CALL_TOOL: &str = "call_tool";
+
+enum Meta {
+    Search(Operation),
+    Call(Operation),
+}
+
+/// A `tools/call` of a vMCP with tool search on: `search_tools` and `call_tool` are the
+/// meta-tools (their arguments checked here, in MCP's words); any other name is a tool.
+fn meta_call(op: Operation) -> Result<Meta, ErrorData> {
+    let Operation::CallTool { name, arguments } = op else {
+        return Ok(Meta::Call(op));
+    };
+    let args = arguments.clone().unwrap_or_default();
+    match name.as_str() {
+        SEARCH_TOOLS => {
+            let query = match args.get("query") {
+                Some(serde_json::Value::String(q)) => q.clone(),
+                Some(_) => return Err(meta_error("search_tools: query must be a string")),
+                None => return Err(meta_error("search_tools: query is required")),
+            };
+            let limit = match args.get("limit") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    meta_error(&format!(
+                        "search_tools: limit must be an integer from 1 to {}",
+                        crate::SEARCH_MAX
+                    ))
+                })?),
+            };
+            Ok(Meta::Search(Operation::SearchTools { query, limit }))
+        }
+        CALL_TOOL => {
+            let name = match args.get("name") {
+                Some(serde_json::Value::String(n)) if !n.trim().is_empty() => n.clone(),
+                _ => {
+                    return Err(meta_error(
+                        "call_tool: name must be the name of a tool (search_tools gives them)",
+                    ));
+                }
+            };
+            let arguments = match args.get("arguments") {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::Object(a)) => Some(a.clone()),
+                Some(_) => return Err(meta_error("call_tool: arguments must be an object")),
+            };
+            Ok(Meta::Call(Operation::CallTool { name, arguments }))
+        }
+        _ => Ok(Meta::Call(Operation::CallTool { name, arguments })),
+    }
+}
+
+fn meta_error(message: &str) -> ErrorData {
+    ErrorData::invalid_params(message.to_string(), None)
 }
 
 fn cursor(request: &Option<PaginatedRequestParams>) -> Option<&str> {

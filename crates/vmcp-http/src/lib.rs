@@ -97,6 +97,7 @@ where
             .service(vmcps::delete_vmcp)
             .service(vmcps::export_vmcp)
             .service(operations::list_tools)
+            .service(operations::search_tools)
             .service(operations::call_tool)
             .service(operations::list_resources)
             .service(operations::read_resource)

@@ -19,17 +19,17 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'
      style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; \
      frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+async fn to_index() -> HttpResponse {
+    HttpResponse::PermanentRedirect()
+        .insert_header((header::LOCATION, "/ui/"))
+        .finish()
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/ui",
-        web::get().to(|| async {
-            HttpResponse::PermanentRedirect()
-                .insert_header((header::LOCATION, "/ui/"))
-                .finish()
-        }),
-    )
-    .route("/ui/{file:.*}", web::get().to(asset))
-    .route("/ui/{file:.*}", web::head().to(asset));
+    cfg.route("/ui", web::get().to(to_index))
+        .route("/ui", web::head().to(to_index))
+        .route("/ui/{file:.*}", web::get().to(asset))
+        .route("/ui/{file:.*}", web::head().to(asset));
 }
 
 fn content_type(path: &str) -> &'static str {

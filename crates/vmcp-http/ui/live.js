@@ -1,7 +1,7 @@
 // #/live: the operation log as it happens (/ws), filterable, with pause and a bounded buffer.
 import { LIVE_MAX, checkbox, clear, field, fmtMs, fmtTime, get, h, json, live } from './lib.js';
 
-const METHODS = ['tools/call', 'tools/list', 'resources/read', 'resources/list', 'resources/templates/list', 'prompts/get', 'prompts/list', 'completion/complete'];
+const METHODS = ['tools/call', 'tools/list', 'tools/search', 'resources/read', 'resources/list', 'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'prompts/get', 'prompts/list', 'completion/complete'];
 const state = { text: '', vmcp: '', method: '', errors: false, paused: false };
 
 export async function view(root) {

@@ -19,7 +19,7 @@ const RANGES = [
   ['30d', 'Last 30 days', 1440 * MIN, 30],
   ['custom', 'Custom…', 0, 24],
 ];
-const METHODS = ['tools/call', 'tools/list', 'resources/read', 'resources/list', 'resources/templates/list', 'prompts/get', 'prompts/list', 'completion/complete'];
+const METHODS = ['tools/call', 'tools/list', 'tools/search', 'resources/read', 'resources/list', 'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'prompts/get', 'prompts/list', 'completion/complete'];
 const SAMPLE_PAGES = 5;
 
 // Kept across visits of the view.

@@ -18,6 +18,7 @@ function bodyOf(v) {
     naming: v.naming,
     tools: v.tools || {},
     mcp_substitution: !!v.mcp_substitution,
+    tool_search: v.tool_search || 'off',
   };
   if (v.secret_keys) b.secret_keys = v.secret_keys;
   return b;
@@ -214,6 +215,7 @@ async function overview(panel, v, servers) {
   const sep = select(['.', '_', '__', '-'], v.naming ? v.naming.separator : '.');
   if (v.naming && ![...sep.options].some((o) => o.value === v.naming.separator)) sep.append(h('option', { value: v.naming.separator, selected: true }, v.naming.separator));
   const subst = checkbox('Substitute @config:/@param:/@tool(..) patterns in MCP clients\' arguments (REST callers always get it)', !!v.mcp_substitution);
+  const toolSearch = select(['off', 'search', 'both'], v.tool_search || 'off');
   const config = h('textarea.mono', { rows: 5, spellcheck: 'false' });
   config.value = json(v.active_config || {});
   const secretKeys = h('input', { value: (v.secret_keys || []).join(', '), spellcheck: 'false' });
@@ -226,6 +228,7 @@ async function overview(panel, v, servers) {
     b.mcp_servers = members.map((m) => ({ server_id: m.server_id, priority: m.priority }));
     b.naming = { prefix: prefix.control.checked, separator: sep.value };
     b.mcp_substitution = subst.control.checked;
+    b.tool_search = toolSearch.value;
     try {
       b.active_config = JSON.parse(config.value || '{}');
     } catch (e) {
@@ -251,6 +254,7 @@ async function overview(panel, v, servers) {
     h('section.card', h('h2', 'Settings'),
       h('div.grid2', field('Name', name), field('Description', description)),
       h('div.grid2', h('div', prefix, field('Separator', sep, 'Between server and tool name, e.g. github.create_issue')), h('div', subst)),
+      field('Tool search', toolSearch, 'off: MCP clients get every tool; search: only search_tools and call_tool; both: the two, then every tool'),
       field('active_config (JSON object)', config, 'Read by @config:KEY and @param:NAME; secret-looking values are shown as ******** and kept when sent back'),
       field('Secret keys', secretKeys, 'Comma-separated active_config keys to treat as secret')),
     errors,

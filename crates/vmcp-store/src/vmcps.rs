@@ -37,17 +37,21 @@ struct Settings {
     mcp_substitution: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     secret_keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "vmcp_domain::ToolSearch::is_off")]
+    tool_search: vmcp_domain::ToolSearch,
 }
 
 fn settings_text(
     tools: &Option<std::collections::BTreeMap<String, vmcp_domain::ToolCustomization>>,
     mcp_substitution: Option<bool>,
     secret_keys: &Option<Vec<String>>,
+    tool_search: Option<vmcp_domain::ToolSearch>,
 ) -> String {
     serde_json::to_string(&Settings {
         tools: tools.clone().unwrap_or_default(),
         mcp_substitution: mcp_substitution.unwrap_or(false),
         secret_keys: secret_keys.clone().unwrap_or_default(),
+        tool_search: tool_search.unwrap_or_default(),
     })
     .expect("settings serialize")
 }
@@ -77,6 +81,7 @@ impl VmcpRow {
             naming,
             tools: settings.tools,
             mcp_substitution: settings.mcp_substitution,
+            tool_search: settings.tool_search,
             secret_keys: settings.secret_keys,
             warnings: Vec::new(),
             vmcp_id: self.id,
@@ -282,7 +287,12 @@ impl Store {
             description: input.description.as_deref().unwrap_or(""),
             active_config: config_text(&input.active_config),
             naming: naming_text(&input.naming),
-            settings: settings_text(&input.tools, input.mcp_substitution, &input.secret_keys),
+            settings: settings_text(
+                &input.tools,
+                input.mcp_substitution,
+                &input.secret_keys,
+                input.tool_search,
+            ),
         };
         self.write(|conn| insert(conn, &fields, members))
     }
@@ -303,6 +313,7 @@ impl Store {
                         &input.tools,
                         input.mcp_substitution,
                         &input.secret_keys,
+                        input.tool_search,
                     )),
                     vmcps::updated_at.eq(time::now().naive_utc()),
                 ))
@@ -406,7 +417,12 @@ impl Store {
                 description: doc.description.as_deref().unwrap_or(""),
                 active_config: config_text(&doc.active_config),
                 naming: naming_text(&doc.naming),
-                settings: settings_text(&doc.tools, doc.mcp_substitution, &doc.secret_keys),
+                settings: settings_text(
+                    &doc.tools,
+                    doc.mcp_substitution,
+                    &doc.secret_keys,
+                    doc.tool_search,
+                ),
             };
             insert(conn, &fields, &members)
         })

@@ -8,7 +8,7 @@ use std::future::Future;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use vmcp_domain::{
     PromptGetRequest, PromptList, PromptResult, ResourceContents, ResourceList,
-    ResourceReadRequest, ToolCallRequest, ToolList, ToolResult,
+    ResourceReadRequest, ToolCallRequest, ToolList, ToolResult, ToolSearchResult,
 };
 use vmcp_gateway::{Caller, GatewayError};
 
@@ -73,6 +73,55 @@ pub async fn list_tools(
 ) -> Result<HttpResponse, ApiError> {
     let list = state.gateway.list_tools(&path, &caller(&req)).await?;
     Ok(json_response(&*list))
+}
+
+/// Search a vMCP's tools
+///
+/// The tools that best match what you want to do (BM25 over names, descriptions, parameters and
+/// server names, with stemming and common synonyms), best first, as the tools list gives them
+/// (renamed, described and hidden as the vMCP customizes them). The same search as the MCP
+/// meta-tool `search_tools` (see docs/tool-search.md).
+#[utoipa::path(
+    tag = TAG,
+    params(
+        ("vmcp_id" = String, Path, description = "The vMCP's id (vmcp_...) or its name"),
+        SearchQuery,
+    ),
+    responses(
+        (status = 200, description = "The best matches", body = ToolSearchResult),
+        (status = 400, description = "The query is empty or too long, or limit is out of range", body = ErrorBody),
+        (status = 404, description = "No vMCP has this id or name", body = ErrorBody),
+    )
+)]
+#[get("/vmcps/{vmcp_id}/tools/search")]
+pub async fn search_tools(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<SearchQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let (tools, of) = state
+        .gateway
+        .search_tools(&path, &query.q, query.limit, &caller(&req))
+        .await?;
+    Ok(json_response(&ToolSearchResult {
+        query: query.q.trim().to_string(),
+        tools,
+        of,
+    }))
+}
+
+/// The query of `GET /api/vmcps/{vmcp_id}/tools/search`.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// What you want to do, in a few words (1 to 1000 characters).
+    #[param(min_length = 1, max_length = 1000)]
+    pub q: String,
+    /// How many tools to return (1 to 50, default 5).
+    #[param(minimum = 1, maximum = 50)]
+    pub limit: Option<u64>,
 }
 
 /// Call a tool of a vMCP

@@ -137,7 +137,8 @@ async fn a_client_named_with_a_nul_costs_nobody_their_log_rows() {
             let r = app.get(&format!("/api/vmcps/{vmcp}/tools")).await;
             assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         }
-        let logs = logs(&app, 4).await;
+        // MCP: tools/list and tools/call; REST: three lists.
+        let logs = logs(&app, 5).await;
         let clients: Vec<&str> = logs
             .iter()
             .map(|l| l["client_id"].as_str().unwrap())

@@ -14,3 +14,4 @@ mod security;
 mod stats;
 mod substitution;
 mod support;
+mod tool_search;

@@ -95,6 +95,7 @@ async fn walkthrough(app: &TestApp) {
             "naming",
             "tools",
             "mcp_substitution",
+            "tool_search",
             "secret_keys",
             "warnings",
             "created_at",

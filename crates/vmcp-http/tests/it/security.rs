@@ -802,7 +802,11 @@ async fn the_dashboard_is_served_open_and_strict_while_its_data_needs_the_token(
 
     // /ui redirects; a file that is not there is the documented JSON error; no path escapes.
     let r = app.raw(Method::GET, "/ui", None, None).await;
-    assert_eq!(r.status, StatusCode::OK, "the redirect to /ui/ was followed");
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "the redirect to /ui/ was followed"
+    );
     for missing in ["/ui/nope.js", "/ui/..%2fCargo.toml", "/ui/..%5cCargo.toml"] {
         let r = get_as(&app, missing, None).await;
         assert_error(&r, StatusCode::NOT_FOUND, "");
