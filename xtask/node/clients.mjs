@@ -9,12 +9,16 @@
 // this directory has no package.json of its own. The pinned versions are in clients_run.sh.
 //
 // usage: node clients.mjs --npm-dir DIR --http URL --sse URL [--direct URL] [--json PATH]
+//                         [--search-http URL --search-sse URL]
 //                         [--bridge VMCP_BINARY] [--mcp-remote PATH_TO_MCP_REMOTE_PROXY_JS]
 //                         [--prefix PREFIX] [--latency N] [--clients ts1,ts2,ts2-auto] [--label L]
 //
 // The upstream is @modelcontextprotocol/server-everything: the tool names are its own
 // (`echo`, `get-structured-content`, ...), with PREFIX in front (empty when the vMCP has
-// `naming.prefix` false). Exits 1 when any check failed. Every call has a timeout: a hang is a FAIL.
+// `naming.prefix` false). --search-http/--search-sse are the endpoints of a vMCP over the same
+// upstream with `tool_search` "search": every client and endpoint also runs the `search/*` checks
+// there (only the meta-tools search_tools and call_tool are listed). Exits 1 when any check
+// failed. Every call has a timeout: a hang is a FAIL.
 
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,14 +69,16 @@ const sdk2 = {
 };
 
 const endpoints = { http: arg('--http'), sse: arg('--sse') };
-// Stdio paths to the streamable HTTP endpoint, driven by the 1.x stdio client: `vmcp bridge URL`
-// (what a desktop client launches) and mcp-remote (a proxy many clients use).
+// The same endpoints of a vMCP with `tool_search` "search" over the same upstream.
+const searchEndpoints = { http: arg('--search-http'), sse: arg('--search-sse') };
+// Stdio paths to a streamable HTTP endpoint (given as url to connect), driven by the 1.x stdio
+// client: `vmcp bridge URL` (what a desktop client launches) and mcp-remote (a proxy many clients use).
 const stdioPaths = {};
 if (arg('--bridge') && endpoints.http) {
-    stdioPaths.bridge = { command: arg('--bridge'), args: ['bridge', endpoints.http] };
+    stdioPaths.bridge = (url) => ({ command: arg('--bridge'), args: ['bridge', url] });
 }
 if (arg('--mcp-remote') && endpoints.http) {
-    stdioPaths['mcp-remote'] = { command: process.execPath, args: [arg('--mcp-remote'), endpoints.http, '--transport', 'http-only'] };
+    stdioPaths['mcp-remote'] = (url) => ({ command: process.execPath, args: [arg('--mcp-remote'), url, '--transport', 'http-only'] });
 }
 const direct = arg('--direct');
 const jsonPath = arg('--json');
@@ -173,7 +179,7 @@ function makeSdk1(name) {
             const updates = [];
             client.setNotificationHandler(t.ResourceUpdatedNotificationSchema, (n) => updates.push(n.params.uri));
             const transport = stdioPaths[endpoint]
-                ? new sdk1.stdio.StdioClientTransport({ ...stdioPaths[endpoint], stderr: 'ignore' })
+                ? new sdk1.stdio.StdioClientTransport({ ...stdioPaths[endpoint](url), stderr: 'ignore' })
                 : endpoint === 'sse'
                   ? new sdk1.sse.SSEClientTransport(new URL(url))
                   : new sdk1.http.StreamableHTTPClientTransport(new URL(url));
@@ -557,6 +563,101 @@ async function operations(C, E, s) {
     await measure(s, C, E, 'vmcp', tool('echo'));
 }
 
+/** A call's outcome as one line that two calls can be compared by: the JSON-RPC error or the result. */
+async function outcome(promise) {
+    try {
+        const r = await promise;
+        return { code: undefined, result: r, line: `result isError=${r?.isError === true}: ${oneLine(texts(r), 300)}` };
+    } catch (e) {
+        return { code: e?.code, line: `code=${e?.code} ${e?.message}`, text: errText(e) };
+    }
+}
+
+/** JSON with object keys sorted: two values compare equal whatever their key order. */
+const canonical = (v) =>
+    JSON.stringify(v, (_, x) =>
+        x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+    );
+
+const SEARCH_QUERY = 'echo a message back';
+
+/** The tool-search section: the same client and endpoint, on a vMCP with `tool_search` "search". */
+async function searchOperations(C, E, s) {
+    await check(C, E, 'search/tools-list', async () => {
+        const { tools } = await s.listTools();
+        const names = tools.map((t) => t.name);
+        expect(JSON.stringify(names) === '["search_tools","call_tool"]', `listed ${JSON.stringify(names)}, not exactly ["search_tools","call_tool"]`);
+        return names.join(', ');
+    });
+    let echoName;
+    await check(C, E, 'search/search_tools', async () => {
+        const r = await s.callTool({ name: 'search_tools', arguments: { query: SEARCH_QUERY } });
+        const sc = r.structuredContent;
+        expect(!r.isError && Array.isArray(sc?.tools) && Number.isInteger(sc?.of), `answer ${JSON.stringify(r).slice(0, 300)}`);
+        const found = sc.tools.map((t) => t.name);
+        const at = found.indexOf(tool('echo'));
+        expect(at >= 0 && at < 3, `${tool('echo')} not among the first 3 of [${found.join(', ')}]`);
+        const echo = sc.tools[at];
+        expect(echo.inputSchema?.properties?.message, `no message property in the inputSchema of ${JSON.stringify(echo).slice(0, 300)}`);
+        expect(sc.tools.length <= 5 && sc.of >= sc.tools.length, `${sc.tools.length} tools of ${sc.of} (default limit 5)`);
+        let text;
+        try {
+            text = JSON.parse(r.content?.[0]?.text);
+        } catch {}
+        expect(canonical(text) === canonical(sc), `the first text content is not the structuredContent: ${oneLine(r.content?.[0]?.text, 200)}`);
+        echoName = echo.name;
+        return `"${SEARCH_QUERY}": ${echo.name} #${at + 1} of [${found.join(', ')}], of=${sc.of}`;
+    });
+    await check(C, E, 'search/call_tool-echo', async () => {
+        const name = echoName ?? tool('echo');
+        const r = await s.callTool({ name: 'call_tool', arguments: { name, arguments: { message: 'hi' } } });
+        expect(texts(r) === 'Echo: hi' && !r.isError, `answer ${JSON.stringify(r).slice(0, 300)}`);
+        return `${name}: ${texts(r)}`;
+    });
+    await check(C, E, 'search/call_tool-structured', async () => {
+        const name = tool('get-structured-content');
+        const r = await s.callTool({ name: 'call_tool', arguments: { name, arguments: { location: 'Chicago' } } });
+        expect(r.structuredContent?.temperature === 36 && !r.isError, `structuredContent in ${JSON.stringify(r).slice(0, 300)}`);
+        return `${name}: structuredContent=${JSON.stringify(r.structuredContent)}`;
+    });
+    // Bad arguments of search_tools: a JSON-RPC error -32602 (invalid params).
+    const refused = async (what, args) => {
+        const o = await outcome(s.callTool({ name: 'search_tools', arguments: args }));
+        expect(o.code === -32602, `${what}: not a -32602 (invalid params) error: ${o.line}`);
+        return `${what}: ${o.text}`;
+    };
+    await check(C, E, 'search/search_tools-bad-limit', async () =>
+        [await refused('limit 0', { query: SEARCH_QUERY, limit: 0 }), await refused('limit 10000', { query: SEARCH_QUERY, limit: 10000 })].join('; '),
+    );
+    await check(C, E, 'search/search_tools-no-query', async () =>
+        [await refused('no query', {}), await refused('empty query', { query: '' })].join('; '),
+    );
+    await check(C, E, 'search/call_tool-unknown-tool', async () => {
+        const name = tool('no-such-tool');
+        const via = await outcome(s.callTool({ name: 'call_tool', arguments: { name, arguments: {} } }));
+        expect(typeof via.code === 'number' || via.result?.isError === true, `no error: ${via.line}`);
+        const directly = await outcome(s.callTool({ name, arguments: {} }));
+        expect(via.line === directly.line, `call_tool answered ${via.line}; a direct call ${directly.line}`);
+        return `as a direct call: ${via.text ?? via.line}`;
+    });
+}
+
+async function runSearch(kind, endpoint, url) {
+    const c = kind();
+    const C = c.name;
+    let s;
+    const ok = await check(C, endpoint, 'search/connect', async () => {
+        s = await c.connect(endpoint, url);
+        return `era=${s.era} protocol=${s.protocol()} server=${JSON.stringify(s.server())}`;
+    });
+    if (!ok) return;
+    try {
+        await searchOperations(C, endpoint, s);
+    } finally {
+        await withTimeout(s.close(), 5000, 'close').catch((e) => console.error(`${C} ${endpoint}: close: ${errText(e)}`));
+    }
+}
+
 async function directLatency(kind) {
     const c = kind();
     let s;
@@ -579,9 +680,13 @@ for (const k of wanted) {
     }
     for (const [endpoint, url] of Object.entries(endpoints)) {
         if (url) await runClient(kinds[k], endpoint, url);
+        if (url && searchEndpoints[endpoint]) await runSearch(kinds[k], endpoint, searchEndpoints[endpoint]);
     }
     if (k === 'ts1') {
-        for (const endpoint of Object.keys(stdioPaths)) await runClient(kinds[k], endpoint, endpoints.http);
+        for (const endpoint of Object.keys(stdioPaths)) {
+            await runClient(kinds[k], endpoint, endpoints.http);
+            if (searchEndpoints.http) await runSearch(kinds[k], endpoint, searchEndpoints.http);
+        }
     }
     if (direct && latencyN) await directLatency(kinds[k]);
 }

@@ -5,11 +5,14 @@ to `initialize`) and in `mode="legacy"`, over streamable HTTP and legacy SSE. On
     ok|FAIL|skip CLIENT ENDPOINT OPERATION DETAIL
 
 usage: clients.py --http URL --sse URL [--direct URL] [--json PATH] [--prefix PREFIX]
+                  [--search-http URL --search-sse URL]
                   [--latency N] [--modes auto,legacy] [--label L]
 
 The upstream is @modelcontextprotocol/server-everything; tool and prompt names are its own with
-PREFIX in front (empty when the vMCP has `naming.prefix` false). Exits 1 when any check failed.
-Every call runs under a deadline: a hang is a FAIL.
+PREFIX in front (empty when the vMCP has `naming.prefix` false). --search-http/--search-sse are the
+endpoints of a vMCP over the same upstream with `tool_search` "search": every mode and endpoint
+also runs the `search/*` checks there (only the meta-tools search_tools and call_tool are listed).
+Exits 1 when any check failed. Every call runs under a deadline: a hang is a FAIL.
 """
 
 import argparse
@@ -36,6 +39,8 @@ p = argparse.ArgumentParser()
 p.add_argument("--http")
 p.add_argument("--sse")
 p.add_argument("--direct")
+p.add_argument("--search-http")
+p.add_argument("--search-sse")
 p.add_argument("--json")
 p.add_argument("--prefix", default="")
 p.add_argument("--label", default="")
@@ -398,6 +403,93 @@ async def operations(C, E, c, root, updates):
     await measure(c, C, E, "vmcp", tool("echo"))
 
 
+async def outcome(coro):
+    """A call's outcome as one line that two calls can be compared by: the JSON-RPC error or the result."""
+    try:
+        r = await coro
+    except Exception as e:  # noqa: BLE001
+        code = getattr(getattr(e, "error", None), "code", None)
+        return {"code": code, "line": f"code={code} {e}", "text": err_text(e)}
+    return {"code": None, "result": r, "line": f"result isError={r.is_error is True}: {one_line(texts(r), 300)}"}
+
+
+SEARCH_QUERY = "echo a message back"
+
+
+async def search_operations(C, E, c):
+    """The tool-search section: the same client and endpoint, on a vMCP with `tool_search` "search"."""
+    async def list_tools():
+        r = await c.list_tools(cache_mode="bypass")
+        names = [t.name for t in r.tools]
+        expect(names == ["search_tools", "call_tool"] and not r.next_cursor,
+               f"listed {names} (next_cursor={r.next_cursor}), not exactly ['search_tools', 'call_tool']")
+        return ", ".join(names)
+    await check(C, E, "search/tools-list", list_tools)
+
+    found_echo = {}
+
+    async def search():
+        r = await c.call_tool("search_tools", {"query": SEARCH_QUERY})
+        sc = r.structured_content
+        expect(not r.is_error and isinstance(sc, dict) and isinstance(sc.get("tools"), list)
+               and isinstance(sc.get("of"), int), f"answer {dump(r)}")
+        found = [t.get("name") for t in sc["tools"]]
+        expect(tool("echo") in found[:3], f"{tool('echo')} not among the first 3 of {found}")
+        at = found.index(tool("echo"))
+        echo = sc["tools"][at]
+        expect("message" in ((echo.get("inputSchema") or {}).get("properties") or {}),
+               f"no message property in the inputSchema of {one_line(json.dumps(echo), 300)}")
+        expect(len(found) <= 5 and sc["of"] >= len(found), f"{len(found)} tools of {sc['of']} (default limit 5)")
+        first = r.content[0] if r.content else None
+        try:
+            text = json.loads(first.text)
+        except Exception:  # noqa: BLE001
+            text = None
+        expect(text == sc, f"the first text content is not the structuredContent: {one_line(getattr(first, 'text', first), 200)}")
+        found_echo["name"] = echo["name"]
+        return f'"{SEARCH_QUERY}": {echo["name"]} #{at + 1} of {found}, of={sc["of"]}'
+    await check(C, E, "search/search_tools", search)
+
+    async def call_echo():
+        name = found_echo.get("name", tool("echo"))
+        r = await c.call_tool("call_tool", {"name": name, "arguments": {"message": "hi"}})
+        expect(texts(r) == "Echo: hi" and not r.is_error, f"answer {dump(r)}")
+        return f"{name}: {texts(r)}"
+    await check(C, E, "search/call_tool-echo", call_echo)
+
+    async def call_structured():
+        name = tool("get-structured-content")
+        r = await c.call_tool("call_tool", {"name": name, "arguments": {"location": "Chicago"}})
+        expect((r.structured_content or {}).get("temperature") == 36 and not r.is_error, f"structuredContent in {dump(r)}")
+        return f"{name}: structuredContent={json.dumps(r.structured_content)}"
+    await check(C, E, "search/call_tool-structured", call_structured)
+
+    # Bad arguments of search_tools: a JSON-RPC error -32602 (invalid params).
+    async def refused(what, arguments):
+        o = await outcome(c.call_tool("search_tools", arguments))
+        expect(o["code"] == -32602, f"{what}: not a -32602 (invalid params) error: {o['line']}")
+        return f"{what}: {o['text']}"
+
+    async def bad_limit():
+        return "; ".join([await refused("limit 0", {"query": SEARCH_QUERY, "limit": 0}),
+                          await refused("limit 10000", {"query": SEARCH_QUERY, "limit": 10000})])
+    await check(C, E, "search/search_tools-bad-limit", bad_limit)
+
+    async def no_query():
+        return "; ".join([await refused("no query", {}), await refused("empty query", {"query": ""})])
+    await check(C, E, "search/search_tools-no-query", no_query)
+
+    async def unknown():
+        name = tool("no-such-tool")
+        via = await outcome(c.call_tool("call_tool", {"name": name, "arguments": {}}))
+        expect(isinstance(via["code"], int) or getattr(via.get("result"), "is_error", None) is True,
+               f"no error: {via['line']}")
+        directly = await outcome(c.call_tool(name, {}))
+        expect(via["line"] == directly["line"], f"call_tool answered {via['line']}; a direct call {directly['line']}")
+        return f"as a direct call: {via.get('text') or via['line']}"
+    await check(C, E, "search/call_tool-unknown-tool", unknown)
+
+
 def describe(client):
     caps = client.server_capabilities.model_dump(exclude_none=True)
     info = client.server_info
@@ -405,25 +497,26 @@ def describe(client):
             f"{info.version if info else None} caps={','.join(caps)}")
 
 
-async def session(name, endpoint, client, body, budget):
+async def session(name, endpoint, client, body, budget, section=""):
     """Connects (a check of its own), runs body inside the session, closes. The whole session runs
-    under one deadline too: the client's task group cannot be entered inside a check's own scope."""
+    under one deadline too: the client's task group cannot be entered inside a check's own scope.
+    section prefixes the operations it records (`search/` for the tool-search section)."""
     started = time.perf_counter()
     connected = False
     try:
         with anyio.fail_after(budget):
             async with client:
                 connected = True
-                record(name, endpoint, "connect", "ok", describe(client), (time.perf_counter() - started) * 1000)
+                record(name, endpoint, f"{section}connect", "ok", describe(client), (time.perf_counter() - started) * 1000)
                 await body()
     except BaseException as e:  # noqa: BLE001 - every failure is a line in the table
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         what = f"timed out after {budget} s" if isinstance(e, TimeoutError) else err_text(e)
         if not connected:
-            record(name, endpoint, "connect", "FAIL", what, (time.perf_counter() - started) * 1000)
+            record(name, endpoint, f"{section}connect", "FAIL", what, (time.perf_counter() - started) * 1000)
         else:
-            record(name, endpoint, "session", "FAIL", f"the session broke: {what}")
+            record(name, endpoint, f"{section}session", "FAIL", f"the session broke: {what}")
 
 
 async def run_client(mode, endpoint, url):
@@ -431,6 +524,13 @@ async def run_client(mode, endpoint, url):
     updates = []
     client, root = make_client(name, mode, endpoint, url, updates)
     await session(name, endpoint, client, lambda: operations(name, endpoint, client, root, updates), budget=150)
+
+
+async def run_search(mode, endpoint, url):
+    name = f"py-mcp@{MCP_VERSION}/{mode}"
+    client, _ = make_client(name, mode, endpoint, url, [])
+    await session(name, endpoint, client, lambda: search_operations(name, endpoint, client), budget=60,
+                  section="search/")
 
 
 async def direct_latency(mode):
@@ -441,17 +541,20 @@ async def direct_latency(mode):
 
 async def main():
     endpoints = {"http": args.http, "sse": args.sse}
+    search_endpoints = {"http": args.search_http, "sse": args.search_sse}
     for mode in args.modes.split(","):
         for endpoint, url in endpoints.items():
             if url:
                 await run_client(mode, endpoint, url)
+            if url and search_endpoints[endpoint]:
+                await run_search(mode, endpoint, search_endpoints[endpoint])
         if args.direct and args.latency:
             await direct_latency(mode)
     failed = [r for r in results if r["status"] == "FAIL"]
     summary = {
         "language": "python", "label": args.label, "python": sys.version.split()[0],
         "packages": {"mcp": MCP_VERSION, "mcp-types": dist_version("mcp-types")},
-        "endpoints": endpoints, "direct": args.direct, "checks": results, "latency": latencies,
+        "endpoints": endpoints, "search_endpoints": search_endpoints, "direct": args.direct, "checks": results, "latency": latencies,
         "passed": sum(r["status"] == "ok" for r in results), "failed": len(failed),
         "skipped": sum(r["status"] == "skip" for r in results),
     }

@@ -2,7 +2,8 @@
 # The real-client matrix, end to end: the official MCP clients (TypeScript SDK 1.x, TypeScript
 # client 2.x in its default and `auto` negotiation, Python SDK 2.x in `auto` and `legacy` mode)
 # against a vMCP's streamable HTTP and legacy SSE endpoints, with
-# @modelcontextprotocol/server-everything as the upstream over streamable HTTP and over stdio.
+# @modelcontextprotocol/server-everything as the upstream over streamable HTTP and over stdio; and
+# the same clients and endpoints against a vMCP with tool search on (`search/*` checks).
 #
 # usage: xtask/python/clients_run.sh [VMCP_BINARY]
 #   VMCP_BINARY defaults to $VMCP_BIN, else $CARGO_TARGET_DIR/debug/vmcp, else target/debug/vmcp
@@ -77,8 +78,10 @@ wait_port "$vmcp_port" 30 "vmcp"
 base="http://127.0.0.1:$vmcp_port"
 direct="http://127.0.0.1:$se_port/mcp"
 
-# Register the upstream twice (streamable HTTP and stdio) and make one single-member vMCP over
-# each, with `naming.prefix` false so that the clients see server-everything's own names.
+# Register the upstream twice (streamable HTTP and stdio) and make two single-member vMCPs over
+# each, with `naming.prefix` false so that the clients see server-everything's own names: one that
+# lists every tool, and one with `tool_search` "search" (only the meta-tools search_tools and
+# call_tool).
 "$venv/bin/python" - "$base" "$direct" "$node" "$npm_dir" > "$out/setup.json" <<'EOF'
 import json, sys, urllib.request
 base, direct, node, npm_dir = sys.argv[1:]
@@ -98,8 +101,11 @@ for name, (transport, config) in servers.items():
     assert connected.get("status") == "connected", connected
     vmcp = api("POST", "/api/vmcps", {"name": f"matrix-{name.split('-')[1]}", "naming": {"prefix": False},
                                       "mcp_servers": [{"server_id": server["server_id"]}]})
+    search = api("POST", "/api/vmcps", {"name": f"matrix-{name.split('-')[1]}-search", "naming": {"prefix": False},
+                                        "tool_search": "search", "mcp_servers": [{"server_id": server["server_id"]}]})
+    assert search.get("tool_search") == "search", search
     print(json.dumps({"server": name, "server_id": server["server_id"], "vmcp_id": vmcp["vmcp_id"],
-                      "tools": len(connected["capabilities"]["tools"])}))
+                      "search_vmcp_id": search["vmcp_id"], "tools": len(connected["capabilities"]["tools"])}))
 EOF
 cat "$out/setup.json" >&2
 
@@ -107,13 +113,14 @@ status=0
 for upstream in http stdio; do
     mcp="$base/vmcp/matrix-$upstream/mcp"
     sse="$base/vmcp/matrix-$upstream/sse"
+    search=(--search-http "$base/vmcp/matrix-$upstream-search/mcp" --search-sse "$base/vmcp/matrix-$upstream-search/sse")
     direct_arg=()
     [ "$upstream" = http ] && direct_arg=(--direct "$direct")
-    echo "== upstream over $upstream: $mcp, $sse" >&2
-    "$node" "$root/xtask/node/clients.mjs" --npm-dir "$npm_dir" --http "$mcp" --sse "$sse" "${direct_arg[@]}" \
+    echo "== upstream over $upstream: $mcp, $sse (tool search: ${search[1]}, ${search[3]})" >&2
+    "$node" "$root/xtask/node/clients.mjs" --npm-dir "$npm_dir" --http "$mcp" --sse "$sse" "${search[@]}" "${direct_arg[@]}" \
         --bridge "$binary" --mcp-remote "$npm_dir/node_modules/mcp-remote/dist/proxy.js" \
         --label "$upstream" --latency "$latency" --json "$out/ts-$upstream.json" || status=1
-    "$venv/bin/python" "$root/xtask/python/clients.py" --http "$mcp" --sse "$sse" "${direct_arg[@]}" \
+    "$venv/bin/python" "$root/xtask/python/clients.py" --http "$mcp" --sse "$sse" "${search[@]}" "${direct_arg[@]}" \
         --label "$upstream" --latency "$latency" --json "$out/py-$upstream.json" || status=1
 done
 
@@ -132,13 +139,14 @@ short = lambda client: client.replace("@modelcontextprotocol/", "")
 columns = list(dict.fromkeys((c["client"], c["endpoint"]) for c in checks if c["endpoint"] != "direct"))
 operations = list(dict.fromkeys(c["operation"] for c in checks if c["endpoint"] != "direct"))
 status = {(c["client"], c["endpoint"], c["label"], c["operation"]): c["status"] for c in checks}
+width = max(map(len, operations), default=0) + 1
 for label in dict.fromkeys(c["label"] for c in checks):
     print(f"\nupstream over {label}: operation x client/endpoint")
     for i, (client, endpoint) in enumerate(columns):
         print(f"  [{i}] {client} {endpoint}")
-    print(f"  {'':24}" + "".join(f"[{i}]".ljust(6) for i in range(len(columns))))
+    print(f"  {'':{width}}" + "".join(f"[{i}]".ljust(6) for i in range(len(columns))))
     for op in operations:
-        print(f"  {op:24}" + "".join(status.get((cl, ep, label, op), "-").ljust(6) for cl, ep in columns))
+        print(f"  {op:{width}}" + "".join(status.get((cl, ep, label, op), "-").ljust(6) for cl, ep in columns))
 print("latency of tools/call echo (ms):")
 for l in summary["latency"]:
     print(f"  {l['client']:28} {l['endpoint']:10} {l['label']:5} {l['target']:6} p50={l['p50_ms']!s:8} p99={l['p99_ms']!s:8} n={l['n']} c16={l.get('calls_per_s')}/s")
