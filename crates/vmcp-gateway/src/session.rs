@@ -1018,3 +1018,76 @@ fn marked_complete(mut result: ServerResult) -> ServerResult {
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_page_by_page_size_with_opaque_cursors_and_refuse_bad_ones() {
+        let items: Vec<usize> = (0..PAGE_SIZE * 2 + 3).collect();
+        let (first, next) = page(&items, None).unwrap();
+        assert_eq!(first.len(), PAGE_SIZE);
+        assert_eq!(first[0], 0);
+        let (second, next) = page(&items, next.as_deref()).unwrap();
+        assert_eq!(second[0], PAGE_SIZE);
+        let (last, next) = page(&items, next.as_deref()).unwrap();
+        assert_eq!(last, [PAGE_SIZE * 2, PAGE_SIZE * 2 + 1, PAGE_SIZE * 2 + 2]);
+        assert_eq!(next, None);
+        let (empty, next) = page::<usize>(&[], None).unwrap();
+        assert!(empty.is_empty() && next.is_none());
+        for bad in ["x", "-1", "99999"] {
+            let e = page(&items, Some(bad)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{bad}");
+        }
+    }
+
+    #[test]
+    fn meta_tool_calls_are_checked_in_mcp_words() {
+        let call = |name: &str, args: serde_json::Value| {
+            meta_call(Operation::CallTool {
+                name: name.into(),
+                arguments: args.as_object().cloned(),
+            })
+        };
+        let Ok(Meta::Search(Operation::SearchTools { query, limit })) = call(
+            "search_tools",
+            serde_json::json!({"query": "add", "limit": 3}),
+        ) else {
+            panic!("not a search")
+        };
+        assert_eq!((query.as_str(), limit), ("add", Some(3)));
+        let Ok(Meta::Call(Operation::CallTool { name, arguments })) = call(
+            "call_tool",
+            serde_json::json!({"name": "a.add", "arguments": {"a": 1}}),
+        ) else {
+            panic!("not a call")
+        };
+        assert_eq!(name, "a.add");
+        assert_eq!(arguments.unwrap()["a"], 1);
+        // Any other name is a tool, untouched.
+        assert!(matches!(
+            call("a.add", serde_json::json!({})),
+            Ok(Meta::Call(Operation::CallTool { .. }))
+        ));
+        for (name, args) in [
+            ("search_tools", serde_json::json!({})),
+            ("search_tools", serde_json::json!({"query": 3})),
+            (
+                "search_tools",
+                serde_json::json!({"query": "x", "limit": -1}),
+            ),
+            ("call_tool", serde_json::json!({})),
+            ("call_tool", serde_json::json!({"name": " "})),
+            (
+                "call_tool",
+                serde_json::json!({"name": "a.add", "arguments": [1]}),
+            ),
+        ] {
+            let Err(e) = call(name, args.clone()) else {
+                panic!("{name} {args} was accepted")
+            };
+            assert_eq!(e.code, ErrorCode::INVALID_PARAMS, "{name} {args}");
+        }
+    }
+}

@@ -157,6 +157,9 @@ pub async fn call_tool(
             .call_tool(&path, &body.name, body.arguments, body.params, caller(&req)),
     )
     .await?;
+    // `resultType` is the 2026-07-28 protocol's, not the API's (see ToolResult).
+    let mut result = result;
+    result.result_type = None;
     Ok(json_response(&result))
 }
 
@@ -209,7 +212,8 @@ pub async fn read_resource(
     body: Json<ResourceReadRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let who = caller(&req);
-    let result = guarded(&req, state.gateway.read_resource(&path, &body.uri, &who)).await?;
+    let mut result = guarded(&req, state.gateway.read_resource(&path, &body.uri, &who)).await?;
+    result.result_type = None;
     Ok(json_response(&result))
 }
 
@@ -266,5 +270,7 @@ pub async fn get_prompt(
             .get_prompt(&path, &body.name, body.arguments, body.params, caller(&req)),
     )
     .await?;
+    let mut result = result;
+    result.result_type = None;
     Ok(json_response(&result))
 }

@@ -40,15 +40,26 @@ pub async fn stats(
 /// Prometheus metrics
 ///
 /// Operations by vMCP, server, method and outcome with latency histograms, upstream status,
-/// the operation log's queue depth and drops, open MCP sessions; in the OpenMetrics text format.
+/// the operation log's queue depth and drops, open MCP sessions; in the OpenMetrics text format,
+/// labelled `application/openmetrics-text` for a client that asks for it (Prometheus does) and
+/// `text/plain` otherwise.
 #[utoipa::path(
     tag = "stats",
-    responses((status = 200, description = "Metrics in the OpenMetrics text format (which Prometheus reads)", content_type = "application/openmetrics-text", body = String))
+    responses((status = 200, description = "Metrics in the OpenMetrics text format (which Prometheus reads); application/openmetrics-text when the Accept header asks for it", content_type = "text/plain", body = String))
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let openmetrics = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/openmetrics-text"));
     HttpResponse::Ok()
-        .content_type(vmcp_gateway::metrics::CONTENT_TYPE)
+        .content_type(if openmetrics {
+            vmcp_gateway::metrics::CONTENT_TYPE
+        } else {
+            "text/plain; charset=utf-8"
+        })
         .body(state.gateway.metrics_text())
 }
 

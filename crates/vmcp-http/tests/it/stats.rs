@@ -187,6 +187,30 @@ async fn every_operation_is_logged_with_its_fields_redacted_and_capped() {
         "vmcp_upstream_up{{server=\"alpha\",server_id=\"{alpha}\",status=\"connected\"}} 1"
     )));
     assert!(text.contains("vmcp_log_dropped_total 0"));
+    // Prometheus asks for OpenMetrics, and is told it gets it; anyone else gets text/plain.
+    let r = reqwest::Client::new()
+        .get(format!("{}/metrics", app.base))
+        .header(
+            "accept",
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert!(r.text().await.unwrap().trim_end().ends_with("# EOF"));
+    let r = reqwest::get(format!("{}/metrics", app.base)).await.unwrap();
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     app.stop().await;
 }
 
