@@ -33,9 +33,84 @@ pub fn is_id(prefix: &str, s: &str) -> bool {
     })
 }
 
+/// An id that does not have the shape of its kind, said for a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadId(pub String);
+
+impl std::fmt::Display for BadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BadId {}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident, $prefix:expr, $what:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Parsed once, at the edge (a path, a body): past it, the id has the right shape.
+            pub fn parse(s: &str) -> Result<Self, BadId> {
+                if is_id($prefix, s) {
+                    Ok(Self(s.to_string()))
+                } else {
+                    Err(BadId(format!(
+                        "{s:?} is not a valid {what} id: {what} ids look like {prefix}0123456789abcdef",
+                        what = $what,
+                        prefix = $prefix
+                    )))
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+id_type!(
+    /// The id of a registered MCP server (`server_...`).
+    ServerId,
+    SERVER_PREFIX,
+    "MCP server"
+);
+id_type!(
+    /// The id of a vMCP (`vmcp_...`).
+    VmcpId,
+    VMCP_PREFIX,
+    "vMCP"
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typed_ids_parse_once_and_say_what_is_wrong() {
+        assert_eq!(
+            ServerId::parse("server_0a1b").unwrap().as_str(),
+            "server_0a1b"
+        );
+        let e = ServerId::parse("vmcp_0a1b").unwrap_err();
+        assert!(e.0.contains("is not a valid MCP server id"), "{e}");
+        assert!(VmcpId::parse("vmcp_../x").is_err());
+    }
 
     #[test]
     fn new_ids_have_their_prefix_and_shape() {

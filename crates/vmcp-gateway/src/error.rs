@@ -114,6 +114,12 @@ impl fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
+impl From<vmcp_domain::ids::BadId> for GatewayError {
+    fn from(e: vmcp_domain::ids::BadId) -> Self {
+        Self::bad_request(e.0)
+    }
+}
+
 impl From<ValidationError> for GatewayError {
     fn from(e: ValidationError) -> Self {
         Self::bad_request(e.to_string())

@@ -159,11 +159,14 @@ impl Gateway {
 
     /// The id of the vMCP that `id_or_name` names (see `vmcp`). Something shaped like an id
     /// is returned as it is, for the store to report as usual.
-    pub fn resolve_vmcp_id(&self, id_or_name: &str) -> Result<String, GatewayError> {
+    pub fn resolve_vmcp_id(
+        &self,
+        id_or_name: &str,
+    ) -> Result<vmcp_domain::ids::VmcpId, GatewayError> {
         match self.vmcp(id_or_name) {
-            Ok(e) => Ok(e.vmcp.vmcp_id.clone()),
+            Ok(e) => Ok(vmcp_domain::ids::VmcpId::parse(&e.vmcp.vmcp_id)?),
             Err(_) if vmcp_domain::ids::is_id(vmcp_domain::ids::VMCP_PREFIX, id_or_name) => {
-                Ok(id_or_name.to_string())
+                Ok(vmcp_domain::ids::VmcpId::parse(id_or_name)?)
             }
             Err(e) => Err(e),
         }

@@ -1,22 +1,13 @@
 //! Management of MCP servers and vMCPs: validation, then the store.
 
+use vmcp_domain::ids::{ServerId, VmcpId};
 use vmcp_domain::vmcp::{EXPORT_VERSION, ExportedServer};
 use vmcp_domain::{
     ConnectResponse, DisconnectResponse, McpServer, McpServerInput, ServerLogLine, ServerLogs,
-    ServerStatus, Vmcp, VmcpExport, VmcpImport, VmcpInput, ids, secrets,
+    ServerStatus, Vmcp, VmcpExport, VmcpImport, VmcpInput, secrets,
 };
 
 use crate::{ErrorKind, Gateway, GatewayError, Result};
-
-fn check_id(prefix: &str, what: &str, id: &str) -> Result<()> {
-    if ids::is_id(prefix, id) {
-        Ok(())
-    } else {
-        Err(GatewayError::bad_request(format!(
-            "{id:?} is not a valid {what} id: {what} ids look like {prefix}0123456789abcdef"
-        )))
-    }
-}
 
 impl Gateway {
     /// A stored server with its live connection state.
@@ -40,8 +31,8 @@ impl Gateway {
             .collect())
     }
 
-    pub async fn get_server(&self, id: &str) -> Result<McpServer> {
-        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+    pub async fn get_server(&self, id: &ServerId) -> Result<McpServer> {
+        let id = id.as_str();
         let id = id.to_string();
         let server = self.db(move |s| s.get_server(&id)).await?;
         Ok(self.with_live_state(server))
@@ -60,9 +51,13 @@ impl Gateway {
     /// Replaces a server's definition. A connected server whose transport or config changed is
     /// reconnected with the new definition.
     /// Secret values sent back as the mask keep their stored value.
-    pub async fn update_server(&self, id: &str, mut input: McpServerInput) -> Result<McpServer> {
+    pub async fn update_server(
+        &self,
+        id: &ServerId,
+        mut input: McpServerInput,
+    ) -> Result<McpServer> {
         let _turn = self.writes.lock().await;
-        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+        let id = id.as_str();
         if input.config.has_mask() {
             let key = id.to_string();
             let stored = self.db(move |s| s.get_server(&key)).await?;
@@ -79,9 +74,9 @@ impl Gateway {
     }
 
     /// Deletes a server that no vMCP uses, disconnecting it first.
-    pub async fn delete_server(&self, id: &str) -> Result<McpServer> {
+    pub async fn delete_server(&self, id: &ServerId) -> Result<McpServer> {
         let _turn = self.writes.lock().await;
-        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+        let id = id.as_str();
         let id = id.to_string();
         let key = id.clone();
         let server = self.db(move |s| s.delete_server(&key)).await?;
@@ -92,8 +87,8 @@ impl Gateway {
     /// Connects a server and waits for the outcome. The server stays wanted: if it fails or
     /// later dies, it is reconnected with backoff (also after a restart of vMCP) until
     /// `disconnect_server`.
-    pub async fn connect_server(&self, id: &str) -> Result<ConnectResponse> {
-        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+    pub async fn connect_server(&self, id: &ServerId) -> Result<ConnectResponse> {
+        let id = id.as_str();
         let key = id.to_string();
         let server = self.db(move |s| s.get_server(&key)).await?;
         let slot = self.supervisor.upsert(&server);
@@ -125,8 +120,8 @@ impl Gateway {
     }
 
     /// Disconnects a server (ending its process, for stdio) and stops reconnecting it.
-    pub async fn disconnect_server(&self, id: &str) -> Result<DisconnectResponse> {
-        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+    pub async fn disconnect_server(&self, id: &ServerId) -> Result<DisconnectResponse> {
+        let id = id.as_str();
         let key = id.to_string();
         self.db(move |s| {
             s.get_server(&key)?;
@@ -142,8 +137,8 @@ impl Gateway {
     }
 
     /// What the server wrote to stderr, and transport diagnostics, newest last.
-    pub async fn server_logs(&self, id: &str) -> Result<ServerLogs> {
-        check_id(ids::SERVER_PREFIX, "MCP server", id)?;
+    pub async fn server_logs(&self, id: &ServerId) -> Result<ServerLogs> {
+        let id = id.as_str();
         let Some(slot) = self.supervisor.slot(id) else {
             // Not registered in this process: it does not exist (or was just deleted).
             let key = id.to_string();
@@ -200,8 +195,8 @@ impl Gateway {
         self.db(|s| s.list_vmcps()).await
     }
 
-    pub async fn get_vmcp(&self, id: &str) -> Result<Vmcp> {
-        check_id(ids::VMCP_PREFIX, "vMCP", id)?;
+    pub async fn get_vmcp(&self, id: &VmcpId) -> Result<Vmcp> {
+        let id = id.as_str();
         let id = id.to_string();
         let vmcp = self.db(move |s| s.get_vmcp(&id)).await?;
         Ok(self.with_warnings(vmcp))
@@ -219,9 +214,9 @@ impl Gateway {
     }
 
     /// Secret `active_config` values sent back as the mask keep their stored value.
-    pub async fn update_vmcp(&self, id: &str, mut input: VmcpInput) -> Result<Vmcp> {
+    pub async fn update_vmcp(&self, id: &VmcpId, mut input: VmcpInput) -> Result<Vmcp> {
         let _turn = self.writes.lock().await;
-        check_id(ids::VMCP_PREFIX, "vMCP", id)?;
+        let id = id.as_str();
         if let Some(config) = &mut input.active_config
             && secrets::config_has_mask(config)
         {
@@ -238,9 +233,9 @@ impl Gateway {
         Ok(self.with_warnings(vmcp))
     }
 
-    pub async fn delete_vmcp(&self, id: &str) -> Result<Vmcp> {
+    pub async fn delete_vmcp(&self, id: &VmcpId) -> Result<Vmcp> {
         let _turn = self.writes.lock().await;
-        check_id(ids::VMCP_PREFIX, "vMCP", id)?;
+        let id = id.as_str();
         let id = id.to_string();
         let vmcp = self.db(move |s| s.delete_vmcp(&id)).await?;
         self.forget_vmcp(&vmcp.vmcp_id);
@@ -248,8 +243,8 @@ impl Gateway {
     }
 
     /// A self-contained document of the vMCP and its servers' definitions.
-    pub async fn export_vmcp(&self, id: &str) -> Result<VmcpExport> {
-        check_id(ids::VMCP_PREFIX, "vMCP", id)?;
+    pub async fn export_vmcp(&self, id: &VmcpId) -> Result<VmcpExport> {
+        let id = id.as_str();
         let id = id.to_string();
         let (vmcp, servers) = self.db(move |s| s.get_vmcp_with_servers(&id)).await?;
         let mcp_servers = vmcp

@@ -38,7 +38,7 @@ async fn a_killed_server_is_reported_and_restarted() {
         .register("victim", "stdio", harness::stdio_config("victim", &[]))
         .await
         .server_id;
-    env.gateway.connect_server(&id).await.unwrap();
+    env.gateway.connect_server(&crate::sid(&id)).await.unwrap();
     let pid = pid_of(&env, &id);
     kill(pid, "-KILL");
     let failed = env
@@ -75,7 +75,7 @@ async fn a_frozen_server_fails_its_ping_and_is_replaced() {
     let mut config = harness::stdio_config("frozen", &[]);
     config["timeout_seconds"] = json!(1);
     let id = env.register("frozen", "stdio", config).await.server_id;
-    env.gateway.connect_server(&id).await.unwrap();
+    env.gateway.connect_server(&crate::sid(&id)).await.unwrap();
     let pid = pid_of(&env, &id);
     let live = env.gateway.supervisor().slot(&id).unwrap().live().unwrap();
     // The call gets no answer: the process is stopped. It ends when the supervisor, whose ping
@@ -108,7 +108,11 @@ async fn a_slow_start_times_out_then_a_fixed_config_connects() {
     let mut config = harness::stdio_config("slow", &["--slow-start-ms", "5000"]);
     config["timeout_seconds"] = json!(0.5);
     let id = env.register("slow", "stdio", config).await.server_id;
-    let err = env.gateway.connect_server(&id).await.unwrap_err();
+    let err = env
+        .gateway
+        .connect_server(&crate::sid(&id))
+        .await
+        .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Upstream);
     assert!(
         err.detail
@@ -116,7 +120,7 @@ async fn a_slow_start_times_out_then_a_fixed_config_connects() {
         "{}",
         err.detail
     );
-    let api = env.gateway.get_server(&id).await.unwrap();
+    let api = env.gateway.get_server(&crate::sid(&id)).await.unwrap();
     assert_eq!(api.status, ServerStatus::Error);
 
     // Fixing the config reconnects a wanted server by itself.
@@ -124,7 +128,10 @@ async fn a_slow_start_times_out_then_a_fixed_config_connects() {
         "name": "slow", "transport_type": "stdio", "config": harness::stdio_config("slow", &[])
     }))
     .unwrap();
-    env.gateway.update_server(&id, input).await.unwrap();
+    env.gateway
+        .update_server(&crate::sid(&id), input)
+        .await
+        .unwrap();
     env.wait_connected(&id).await;
     env.gateway.shutdown().await;
 }
@@ -134,12 +141,12 @@ async fn garbage_on_stdout_is_logged_and_does_not_break_the_connection() {
     let env = Env::new();
     let config = harness::stdio_config("noisy", &["--garbage"]);
     let id = env.register("noisy", "stdio", config).await.server_id;
-    env.gateway.connect_server(&id).await.unwrap();
+    env.gateway.connect_server(&crate::sid(&id)).await.unwrap();
     assert_eq!(
         text_of(&env.call(&id, "echo", json!({"text": "fine"})).await),
         "fine"
     );
-    let logs = env.gateway.server_logs(&id).await.unwrap();
+    let logs = env.gateway.server_logs(&crate::sid(&id)).await.unwrap();
     let texts: Vec<&str> = logs.lines.iter().map(|l| l.text.as_str()).collect();
     assert!(
         texts
@@ -162,7 +169,11 @@ async fn a_server_that_fails_to_start_says_why() {
         )
         .await
         .server_id;
-    let err = env.gateway.connect_server(&id).await.unwrap_err();
+    let err = env
+        .gateway
+        .connect_server(&crate::sid(&id))
+        .await
+        .unwrap_err();
     assert!(
         err.detail.contains("the process exited with status 2"),
         "{}",
@@ -173,7 +184,7 @@ async fn a_server_that_fails_to_start_says_why() {
         "{}",
         err.detail
     );
-    let logs = env.gateway.server_logs(&id).await.unwrap();
+    let logs = env.gateway.server_logs(&crate::sid(&id)).await.unwrap();
     assert!(
         logs.lines
             .iter()
@@ -188,7 +199,11 @@ async fn a_server_that_fails_to_start_says_why() {
         )
         .await
         .server_id;
-    let err = env.gateway.connect_server(&missing).await.unwrap_err();
+    let err = env
+        .gateway
+        .connect_server(&crate::sid(&missing))
+        .await
+        .unwrap_err();
     assert!(
         err.detail
             .contains("cannot start \"/nonexistent/mcp-server\": No such file or directory"),
@@ -214,7 +229,11 @@ async fn an_http_server_that_goes_away_is_reconnected_when_it_returns() {
         .register("remote", "http", json!({"url": url, "timeout_seconds": 2}))
         .await
         .server_id;
-    let err = env.gateway.connect_server(&id).await.unwrap_err();
+    let err = env
+        .gateway
+        .connect_server(&crate::sid(&id))
+        .await
+        .unwrap_err();
     assert!(
         err.detail.to_lowercase().contains("connect"),
         "{}",
@@ -249,7 +268,7 @@ async fn a_crash_in_the_middle_of_calls_is_survived() {
     let env = Env::new();
     let config = harness::stdio_config("brittle", &["--crash-after", "2"]);
     let id = env.register("brittle", "stdio", config).await.server_id;
-    env.gateway.connect_server(&id).await.unwrap();
+    env.gateway.connect_server(&crate::sid(&id)).await.unwrap();
     let pid = pid_of(&env, &id);
     env.call(&id, "echo", json!({"text": "1"})).await;
     env.call(&id, "echo", json!({"text": "2"})).await;
@@ -281,10 +300,17 @@ async fn two_hundred_connects_and_disconnects_leave_no_process() {
         .server_id;
     let mut pgids = Vec::new();
     for _ in 0..200 {
-        let c = env.gateway.connect_server(&id).await.expect("connect");
+        let c = env
+            .gateway
+            .connect_server(&crate::sid(&id))
+            .await
+            .expect("connect");
         assert_eq!(c.status, ServerStatus::Connected);
         pgids.push(pid_of(&env, &id));
-        env.gateway.disconnect_server(&id).await.unwrap();
+        env.gateway
+            .disconnect_server(&crate::sid(&id))
+            .await
+            .unwrap();
     }
     pgids.sort();
     pgids.dedup();
@@ -301,13 +327,16 @@ async fn shutdown_delete_and_update_end_their_processes() {
             .register(name, "stdio", harness::stdio_config(name, &[]))
             .await
             .server_id;
-        env.gateway.connect_server(&id).await.unwrap();
+        env.gateway.connect_server(&crate::sid(&id)).await.unwrap();
         ids.push(id);
     }
     let pids: Vec<u32> = ids.iter().map(|id| pid_of(&env, id)).collect();
 
     // Deleting a connected server disconnects it first.
-    env.gateway.delete_server(&ids[0]).await.unwrap();
+    env.gateway
+        .delete_server(&crate::sid(&ids[0]))
+        .await
+        .unwrap();
     assert_gone(&pids[..1]);
 
     // Changing a connected server's config reconnects it with the new one.
@@ -315,7 +344,10 @@ async fn shutdown_delete_and_update_end_their_processes() {
         "name": "two", "transport_type": "stdio", "config": harness::stdio_config("two-renamed", &[])
     }))
     .unwrap();
-    env.gateway.update_server(&ids[1], input).await.unwrap();
+    env.gateway
+        .update_server(&crate::sid(&ids[1]), input)
+        .await
+        .unwrap();
     let state = env
         .wait_for(&ids[1], "reconnected", |s| {
             s.server_info().is_some_and(|i| i.name == "two-renamed")
@@ -336,11 +368,11 @@ async fn a_flood_of_notifications_and_huge_messages_do_not_take_the_gateway_down
     let mut config = harness::stdio_config("loud", &[]);
     config["timeout_seconds"] = json!(60);
     let id = env.register("loud", "stdio", config).await.server_id;
-    env.gateway.connect_server(&id).await.unwrap();
+    env.gateway.connect_server(&crate::sid(&id)).await.unwrap();
     let mut config = harness::stdio_config("big", &[]);
     config["timeout_seconds"] = json!(2);
     let big = env.register("big", "stdio", config).await.server_id;
-    env.gateway.connect_server(&big).await.unwrap();
+    env.gateway.connect_server(&crate::sid(&big)).await.unwrap();
     let vmcp: vmcp_domain::VmcpInput = serde_json::from_value(
         json!({"name": "loud", "mcp_servers": [{"server_id": id}, {"server_id": big}]}),
     )
@@ -382,7 +414,7 @@ async fn a_flood_of_notifications_and_huge_messages_do_not_take_the_gateway_down
     // after the call has timed out.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
-        let logs = env.gateway.server_logs(&big).await.unwrap();
+        let logs = env.gateway.server_logs(&crate::sid(&big)).await.unwrap();
         if logs.lines.iter().any(|l| {
             l.text
                 .starts_with("[vmcp] discarded a stdout line longer than")
@@ -400,7 +432,11 @@ async fn a_flood_of_notifications_and_huge_messages_do_not_take_the_gateway_down
     assert_eq!(text_of(&r), "after");
     for server in [&id, &big] {
         assert_eq!(
-            env.gateway.get_server(server).await.unwrap().status,
+            env.gateway
+                .get_server(&crate::sid(server))
+                .await
+                .unwrap()
+                .status,
             ServerStatus::Connected
         );
     }
@@ -428,7 +464,7 @@ async fn huge_messages_over_http_are_refused_without_harm() {
         .await
         .server_id;
     for id in [&remote, &legacy] {
-        env.gateway.connect_server(id).await.unwrap();
+        env.gateway.connect_server(&crate::sid(id)).await.unwrap();
     }
     let vmcp: vmcp_domain::VmcpInput = serde_json::from_value(json!({"name": "web",
         "mcp_servers": [{"server_id": remote}, {"server_id": legacy}]}))
@@ -453,7 +489,7 @@ async fn huge_messages_over_http_are_refused_without_harm() {
         );
     }
     // The legacy stream that carried it was ended and says why; both serve again.
-    let logs = env.gateway.server_logs(&legacy).await.unwrap();
+    let logs = env.gateway.server_logs(&crate::sid(&legacy)).await.unwrap();
     assert!(
         logs.lines.iter().any(|l| l
             .text

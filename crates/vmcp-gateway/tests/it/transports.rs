@@ -13,7 +13,11 @@ async fn check_transport(env: &Env, name: &str, transport: &str, config: serde_j
     let id = server.server_id.clone();
     assert_eq!(env.state(&id).status, ServerStatus::Disconnected);
 
-    let connected = env.gateway.connect_server(&id).await.expect("connect");
+    let connected = env
+        .gateway
+        .connect_server(&crate::sid(&id))
+        .await
+        .expect("connect");
     assert_eq!(connected.status, ServerStatus::Connected);
     let info = connected.server_info.expect("server info");
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
@@ -42,7 +46,7 @@ async fn check_transport(env: &Env, name: &str, transport: &str, config: serde_j
     assert_eq!(caps.resource_templates[1], "test://template/{id}/data");
 
     // The API view of the server shows the live state.
-    let api = env.gateway.get_server(&id).await.unwrap();
+    let api = env.gateway.get_server(&crate::sid(&id)).await.unwrap();
     assert_eq!(api.status, ServerStatus::Connected);
     assert!(api.last_connected.is_some());
     assert_eq!(api.protocol_version.as_deref(), Some("2025-11-25"));
@@ -93,7 +97,11 @@ async fn check_transport(env: &Env, name: &str, transport: &str, config: serde_j
         }
     }
 
-    let down = env.gateway.disconnect_server(&id).await.unwrap();
+    let down = env
+        .gateway
+        .disconnect_server(&crate::sid(&id))
+        .await
+        .unwrap();
     assert_eq!(down.status, ServerStatus::Disconnected);
     assert_eq!(env.state(&id).status, ServerStatus::Disconnected);
     assert!(
@@ -147,7 +155,7 @@ async fn configured_headers_reach_http_servers() {
         )
         .await;
     let id = server.server_id;
-    env.gateway.connect_server(&id).await.unwrap();
+    env.gateway.connect_server(&crate::sid(&id)).await.unwrap();
     let auth = env
         .call(&id, "request_header", json!({"name": "authorization"}))
         .await;
@@ -167,7 +175,10 @@ async fn servers_that_were_connected_reconnect_after_a_restart() {
     let other = env
         .register("idle", "stdio", harness::stdio_config("idle", &[]))
         .await;
-    env.gateway.connect_server(&server.server_id).await.unwrap();
+    env.gateway
+        .connect_server(&crate::sid(&server.server_id))
+        .await
+        .unwrap();
     let first_pid = env.state(&server.server_id).live.unwrap().pid;
     env.gateway.shutdown().await;
 

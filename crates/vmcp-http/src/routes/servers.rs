@@ -8,6 +8,11 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::Json;
 
+/// The server id of a path, parsed once here (400 when it is not one).
+fn server_id(path: &str) -> Result<vmcp_domain::ids::ServerId, ApiError> {
+    vmcp_domain::ids::ServerId::parse(path).map_err(|e| vmcp_gateway::GatewayError::from(e).into())
+}
+
 const TAG: &str = "mcp_servers";
 
 /// List MCP servers
@@ -51,7 +56,9 @@ pub async fn get_server(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<McpServer>, ApiError> {
-    Ok(web::Json(state.gateway.get_server(&path).await?.masked()))
+    Ok(web::Json(
+        state.gateway.get_server(&server_id(&path)?).await?.masked(),
+    ))
 }
 
 /// Register an MCP server
@@ -103,7 +110,7 @@ pub async fn update_server(
     Ok(web::Json(
         state
             .gateway
-            .update_server(&path, body.into_inner())
+            .update_server(&server_id(&path)?, body.into_inner())
             .await?
             .masked(),
     ))
@@ -129,7 +136,7 @@ pub async fn delete_server(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<MessageBody>, ApiError> {
-    state.gateway.delete_server(&path).await?;
+    state.gateway.delete_server(&server_id(&path)?).await?;
     Ok(web::Json(MessageBody {
         message: "MCP server deleted successfully".into(),
     }))
@@ -157,7 +164,9 @@ pub async fn connect_server(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<ConnectResponse>, ApiError> {
-    Ok(web::Json(state.gateway.connect_server(&path).await?))
+    Ok(web::Json(
+        state.gateway.connect_server(&server_id(&path)?).await?,
+    ))
 }
 
 /// Disconnect from an MCP server
@@ -179,7 +188,9 @@ pub async fn disconnect_server(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<DisconnectResponse>, ApiError> {
-    Ok(web::Json(state.gateway.disconnect_server(&path).await?))
+    Ok(web::Json(
+        state.gateway.disconnect_server(&server_id(&path)?).await?,
+    ))
 }
 
 /// An MCP server's log
@@ -202,5 +213,7 @@ pub async fn server_logs(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<web::Json<ServerLogs>, ApiError> {
-    Ok(web::Json(state.gateway.server_logs(&path).await?))
+    Ok(web::Json(
+        state.gateway.server_logs(&server_id(&path)?).await?,
+    ))
 }
