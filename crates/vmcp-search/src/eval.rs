@@ -80,46 +80,13 @@ pub fn evaluate_split(catalog_json: &Value, queries_json: &Value, split: Split) 
         })
         .map(|(_, q)| q.clone())
         .collect();
-    let (mut at1, mut at5, mut rr) = (0usize, 0usize, 0f64);
-    let mut misses = Vec::new();
-    for q in &queries {
-        let text = q["query"].as_str().unwrap_or_default();
-        let expected: Vec<String> = q["expected"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.as_str().map(String::from))
-            .collect();
-        let hits = index.search(text, 50);
-        let rank = hits
+    tally(&queries, docs.len(), |text, _| {
+        index
+            .search(text, 50)
             .iter()
-            .position(|h| expected.contains(&ids[h.index]))
-            .map(|p| p + 1);
-        match rank {
-            Some(1) => at1 += 1,
-            _ => misses.push(Miss {
-                query: text.to_string(),
-                expected: expected.clone(),
-                rank,
-                first: hits.first().map(|h| ids[h.index].clone()),
-            }),
-        }
-        if rank.is_some_and(|r| r <= 5) {
-            at5 += 1;
-        }
-        if let Some(r) = rank {
-            rr += 1.0 / r as f64;
-        }
-    }
-    let n = queries.len().max(1) as f64;
-    Quality {
-        queries: queries.len(),
-        tools: docs.len(),
-        recall_at_1: at1 as f64 / n,
-        recall_at_5: at5 as f64 / n,
-        mrr: rr / n,
-        misses,
-    }
+            .map(|h| ids[h.index].clone())
+            .collect()
+    })
 }
 
 /// The same queries, each in a smaller vMCP, as most are: the servers of its expected tools and
@@ -136,8 +103,6 @@ pub fn evaluate_in_vmcps_of(catalog_json: &Value, queries_json: &Value, servers:
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let (mut at1, mut at5, mut rr) = (0usize, 0usize, 0f64);
-    let mut misses = Vec::new();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         seed ^= seed << 13;
@@ -145,14 +110,7 @@ pub fn evaluate_in_vmcps_of(catalog_json: &Value, queries_json: &Value, servers:
         seed ^= seed << 17;
         seed
     };
-    for q in &queries {
-        let text = q["query"].as_str().unwrap_or_default();
-        let expected: Vec<String> = q["expected"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e.as_str().map(String::from))
-            .collect();
+    tally(&queries, docs.len(), |text, expected| {
         let mut chosen: Vec<&str> = expected
             .iter()
             .filter_map(|e| e.split('/').next())
@@ -169,10 +127,35 @@ pub fn evaluate_in_vmcps_of(catalog_json: &Value, queries_json: &Value, servers:
             .filter(|i| chosen.contains(&docs[*i].server.as_str()))
             .collect();
         let index = Index::build(members.iter().map(|i| &docs[*i]));
-        let hits = index.search(text, 50);
-        let rank = hits
+        index
+            .search(text, 50)
             .iter()
-            .position(|h| expected.contains(&ids[members[h.index]]))
+            .map(|h| ids[members[h.index]].clone())
+            .collect()
+    })
+}
+
+/// Runs each query through `ranked` (its text and expected ids → the ids found, best first)
+/// and scores where the first expected one came.
+fn tally(
+    queries: &[Value],
+    tools: usize,
+    mut ranked: impl FnMut(&str, &[String]) -> Vec<String>,
+) -> Quality {
+    let (mut at1, mut at5, mut rr) = (0usize, 0usize, 0f64);
+    let mut misses = Vec::new();
+    for q in queries {
+        let text = q["query"].as_str().unwrap_or_default();
+        let expected: Vec<String> = q["expected"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(String::from))
+            .collect();
+        let found = ranked(text, &expected);
+        let rank = found
+            .iter()
+            .position(|id| expected.contains(id))
             .map(|p| p + 1);
         match rank {
             Some(1) => at1 += 1,
@@ -180,7 +163,7 @@ pub fn evaluate_in_vmcps_of(catalog_json: &Value, queries_json: &Value, servers:
                 query: text.to_string(),
                 expected: expected.clone(),
                 rank,
-                first: hits.first().map(|h| ids[members[h.index]].clone()),
+                first: found.first().cloned(),
             }),
         }
         if rank.is_some_and(|r| r <= 5) {
@@ -193,7 +176,7 @@ pub fn evaluate_in_vmcps_of(catalog_json: &Value, queries_json: &Value, servers:
     let n = queries.len().max(1) as f64;
     Quality {
         queries: queries.len(),
-        tools: docs.len(),
+        tools,
         recall_at_1: at1 as f64 / n,
         recall_at_5: at5 as f64 / n,
         mrr: rr / n,

@@ -122,6 +122,8 @@ impl Index {
         let mut stems: HashMap<String, String> = HashMap::new();
         for (i, doc) in documents.into_iter().enumerate() {
             let mut tf: HashMap<String, f32> = HashMap::new();
+            // Summed as the words come (not over the map, whose order changes between runs).
+            let mut length = 0f32;
             let mut add = |text: &str, weight: f32| {
                 for word in words(text) {
                     let lower = word.to_lowercase();
@@ -137,6 +139,7 @@ impl Index {
                         }
                     };
                     *tf.entry(t).or_default() += weight;
+                    length += weight;
                 }
             };
             add(&doc.name, NAME);
@@ -147,7 +150,6 @@ impl Index {
                 add(name, PARAMETER_NAME);
                 add(description, PARAMETER_DESCRIPTION);
             }
-            let length: f32 = tf.values().sum();
             lengths.push(length);
             let id = u32::try_from(i).unwrap_or(u32::MAX);
             for (term, f) in tf {
@@ -177,7 +179,9 @@ impl Index {
     /// The best `limit` matches of `query`, best first (ties: the earlier document first).
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
         let n = self.lengths.len() as f32;
-        let mut weights: HashMap<String, f32> = HashMap::new();
+        // Ordered, so that scores are summed in the same order every time (equal scores then
+        // rank alike on every run).
+        let mut weights: std::collections::BTreeMap<String, f32> = Default::default();
         for t in terms(query) {
             for s in synonyms(&t) {
                 // The index holds stems: so must the synonyms.
