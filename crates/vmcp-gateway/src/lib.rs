@@ -23,7 +23,7 @@ use std::sync::{Arc, RwLock};
 
 use aggregate::VmcpEntry;
 pub use ops::{ON_DEMAND_CONNECT_WAIT, Operation, Output, SEARCH_DEFAULT, SEARCH_MAX, SessionCall};
-pub use substitution::{Caller, Fill};
+pub use substitution::{Caller, Fill, Source};
 pub use uri_template::UriTemplate;
 use vmcp_domain::Vmcp;
 

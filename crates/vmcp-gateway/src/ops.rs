@@ -819,7 +819,7 @@ impl Gateway {
             success,
             error,
             parent_log_id: rec.caller.parent_log_id,
-            source: rec.caller.source.to_string(),
+            source: rec.caller.source.as_str().to_string(),
         });
     }
 

@@ -250,7 +250,7 @@ impl VmcpSession {
         }
         crate::Caller {
             client_id,
-            source: "mcp",
+            source: crate::Source::Mcp,
             parent_log_id: None,
         }
     }
@@ -740,7 +740,7 @@ impl ServerHandler for VmcpSession {
             .collect();
         let caller = crate::Caller {
             client_id: stateless_client_id(None),
-            source: "mcp",
+            source: crate::Source::Mcp,
             parent_log_id: None,
         };
         for uri in &uris {

@@ -13,17 +13,33 @@ use crate::{ErrorKind, Gateway, GatewayError, Operation, Output, Result};
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub client_id: String,
-    /// `rest` or `mcp`.
-    pub source: &'static str,
+    /// Which face the operation came through.
+    pub source: Source,
     /// The operation this one was made for (nested substitution calls).
     pub parent_log_id: Option<String>,
+}
+
+/// The face an operation came through, as the operation log names it (`rest`, `mcp`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Rest,
+    Mcp,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Rest => "rest",
+            Source::Mcp => "mcp",
+        }
+    }
 }
 
 impl Caller {
     pub fn rest(client_id: Option<String>) -> Self {
         Self {
             client_id: client_id.unwrap_or_else(|| "rest-api".to_string()),
-            source: "rest",
+            source: Source::Rest,
             parent_log_id: None,
         }
     }
