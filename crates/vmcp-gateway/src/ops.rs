@@ -795,6 +795,14 @@ impl Gateway {
         {
             rec.arguments = Some(clean);
         }
+        // A search query or a URI is the caller's text too.
+        if let Some(clean) = rec
+            .target
+            .as_deref()
+            .and_then(|t| vmcp_domain::secrets::scrub(t, &secrets))
+        {
+            rec.target = Some(clean);
+        }
         let elapsed = rec.started.elapsed().as_secs_f64();
         self.metrics.observe(
             &rec.vmcp_id,

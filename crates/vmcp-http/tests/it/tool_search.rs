@@ -177,10 +177,33 @@ async fn rest_search_both_mode_and_list_changes() {
     let alpha = app
         .add_server("alpha", "stdio", harness::stdio_config("alpha", &[]))
         .await;
-    app.add_vmcp(
-        json!({"name": "both", "tool_search": "both", "mcp_servers": [{"server_id": alpha}]}),
-    )
-    .await;
+    let vmcp = app
+        .add_vmcp(json!({"name": "both", "tool_search": "both",
+                         "active_config": {"api_key": "sk-search-s3cret"},
+                         "mcp_servers": [{"server_id": alpha}]}))
+        .await;
+
+    // A secret typed into a query is searched, and never logged.
+    let r = app
+        .get("/api/vmcps/both/tools/search?q=echo%20sk-search-s3cret")
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = app
+            .get(&format!("/api/stats?vmcp_id={vmcp}&method=tools/search"))
+            .await;
+        if let Some(row) = r.body["logs"].as_array().and_then(|l| l.first()) {
+            assert!(
+                row["target"].as_str().unwrap().starts_with("echo "),
+                "{row}"
+            );
+            assert!(!row.to_string().contains("sk-search-s3cret"), "{row}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", r.body);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     let r = app
         .get("/api/vmcps/both/tools/search?q=wait%20a%20few%20milliseconds&limit=2")
