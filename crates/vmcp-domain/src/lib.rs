@@ -9,6 +9,7 @@ pub mod ids;
 pub mod logs;
 pub mod objects;
 pub mod ops;
+pub mod replica;
 pub mod secrets;
 pub mod server;
 pub mod text;

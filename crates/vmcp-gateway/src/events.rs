@@ -30,6 +30,8 @@ pub enum GatewayEvent {
         server_id: String,
         status: ServerStatus,
         last_error: Option<String>,
+        /// The replica that reports it; `None`: this one.
+        replica: Option<String>,
     },
     /// A server's catalog (tools, resources, templates or prompts) changed.
     CatalogChanged { server_id: String },

@@ -5,6 +5,7 @@
 //! `GatewayError`s; the HTTP layer only maps them to statuses and bodies.
 
 pub mod aggregate;
+pub mod cluster;
 mod error;
 pub mod events;
 mod manage;
@@ -43,6 +44,8 @@ pub struct GatewayOptions {
     pub logs: oplog::LogOptions,
     /// How long a 2026-07-28 client's call waits for its input (default `mrtr::DEFAULT_TTL`).
     pub mrtr_ttl: Option<std::time::Duration>,
+    /// Who this replica is (docs/deployment.md).
+    pub replica: cluster::ReplicaOptions,
 }
 
 /// The running gateway. Cheap to share: hold it in an `Arc`.
@@ -62,6 +65,24 @@ pub struct Gateway {
     metrics: metrics::Metrics,
     /// Calls of 2026-07-28 clients waiting for their input (see `mrtr`).
     pub mrtr: Arc<mrtr::Mrtr>,
+    /// This replica among the others on the database.
+    pub cluster: cluster::Cluster,
+    /// Live feeds (`/ws`) open here: other replicas' log rows are read only for them.
+    feeds: std::sync::atomic::AtomicUsize,
+}
+
+/// A live feed's hold on the gateway's events (see `Gateway::watch_feed`).
+pub struct Feed {
+    pub events: tokio::sync::broadcast::Receiver<GatewayEvent>,
+    gateway: std::sync::Weak<Gateway>,
+}
+
+impl Drop for Feed {
+    fn drop(&mut self) {
+        if let Some(g) = self.gateway.upgrade() {
+            g.feeds.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
 }
 
 impl Gateway {
@@ -73,9 +94,11 @@ impl Gateway {
         options: GatewayOptions,
         runtime: Handle,
     ) -> vmcp_store::Result<Arc<Self>> {
+        let cluster = cluster::Cluster::join(&store, options.replica.clone())?;
         let (events, _) = tokio::sync::broadcast::channel(1024);
         let oplog = oplog::OpLog::start(store.clone(), events.clone(), options.logs);
-        let supervisor = Supervisor::new(store.clone(), runtime, events, options.supervisor);
+        let supervisor =
+            Supervisor::new(store.clone(), runtime.clone(), events, options.supervisor);
         for server in store.list_servers()? {
             supervisor.upsert(&server);
         }
@@ -97,7 +120,10 @@ impl Gateway {
                 options.mrtr_ttl.unwrap_or(mrtr::DEFAULT_TTL),
                 mrtr::MAX_PARKED,
             ),
+            cluster,
+            feeds: std::sync::atomic::AtomicUsize::new(0),
         });
+        gateway.start_cluster(&runtime);
         // Before any server starts: its first words on stderr are scrubbed too.
         gateway.refresh_log_secrets();
         for id in auto_connect {
@@ -180,6 +206,19 @@ impl Gateway {
         &self.supervisor
     }
 
+    /// Subscribes a live feed (`/ws`) to what happens in the gateway, on every replica.
+    pub fn watch_feed(self: &Arc<Self>) -> Feed {
+        self.feeds.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Feed {
+            events: self.subscribe(),
+            gateway: Arc::downgrade(self),
+        }
+    }
+
+    fn feed_watched(&self) -> bool {
+        self.feeds.load(std::sync::atomic::Ordering::Acquire) > 0
+    }
+
     /// Subscribes to what happens in the gateway.
     pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<GatewayEvent> {
         self.supervisor.subscribe()
@@ -206,6 +245,7 @@ impl Gateway {
     /// Stops every upstream connection (their processes included), then writes what the
     /// operation log still holds.
     pub async fn shutdown(&self) {
+        self.leave_cluster().await;
         self.supervisor.shutdown().await;
         self.oplog
             .flush_and_stop(std::time::Duration::from_secs(10));

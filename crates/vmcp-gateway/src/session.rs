@@ -41,6 +41,12 @@ pub struct Sessions {
     open: Mutex<HashMap<String, SessionInfo>>,
     /// The end of each session, by the id its transport gave it (`Mcp-Session-Id`).
     ends: Mutex<HashMap<String, CancellationToken>>,
+    /// Sessions (by transport id) whose state is more than their id carries: a log level set
+    /// or resource subscriptions. They stay in memory while they are open.
+    pins: Mutex<HashSet<String>>,
+    /// Sessions (by transport id) that ended by their client's request, with when: their ids
+    /// are refused by every replica, also one that never held them.
+    revoked: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Sessions {
@@ -66,6 +72,39 @@ impl Sessions {
 
     pub fn count(&self) -> usize {
         self.open.lock().expect("sessions lock").len()
+    }
+
+    /// Whether the session holds state its id does not carry (log level, subscriptions), so
+    /// that it must not be released from memory while open.
+    pub fn is_pinned(&self, transport_id: &str) -> bool {
+        self.pins
+            .lock()
+            .expect("sessions lock")
+            .contains(transport_id)
+    }
+
+    fn pin(&self, transport_id: &str) {
+        self.pins
+            .lock()
+            .expect("sessions lock")
+            .insert(transport_id.to_string());
+    }
+
+    /// Notes that the session `transport_id` ended at its client's request (here or on
+    /// another replica): its id is refused from now on. Entries older than `keep` are dropped
+    /// (by then the id is refused for its age).
+    pub fn revoke(&self, transport_id: &str, keep: std::time::Duration) {
+        let now = std::time::Instant::now();
+        let mut revoked = self.revoked.lock().expect("sessions lock");
+        revoked.retain(|_, at| now.duration_since(*at) < keep);
+        revoked.insert(transport_id.to_string(), now);
+    }
+
+    pub fn is_revoked(&self, transport_id: &str) -> bool {
+        self.revoked
+            .lock()
+            .expect("sessions lock")
+            .contains_key(transport_id)
     }
 }
 
@@ -100,6 +139,12 @@ impl Drop for State {
                 gateway
                     .sessions
                     .ends
+                    .lock()
+                    .expect("sessions lock")
+                    .remove(&transport_id);
+                gateway
+                    .sessions
+                    .pins
                     .lock()
                     .expect("sessions lock")
                     .remove(&transport_id);
@@ -202,6 +247,13 @@ impl VmcpSession {
 
     pub fn session_id(&self) -> &str {
         &self.state.id
+    }
+
+    /// Keeps this session in memory while it is open: it holds state its id does not carry.
+    fn pin(&self) {
+        if let Some(id) = self.state.transport_id.lock().expect("lock").as_deref() {
+            self.gateway.sessions.pin(id);
+        }
     }
 
     /// Resolves when the request of `context` is cancelled by its client, or its session ends.
@@ -555,13 +607,17 @@ impl ServerHandler for VmcpSession {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let client = client_id(context.peer.peer_info().as_deref(), &self.state.id);
         let transport_id = context
             .extensions
             .get::<http::request::Parts>()
             .and_then(|p| p.headers.get("mcp-session-id"))
             .and_then(|v| v.to_str().ok())
             .map(String::from);
+        // The transport's id is the session's on every replica that resumes it.
+        let client = client_id(
+            context.peer.peer_info().as_deref(),
+            transport_id.as_deref().unwrap_or(&self.state.id),
+        );
         if let Some(transport_id) = transport_id {
             self.gateway
                 .sessions
@@ -715,6 +771,7 @@ impl ServerHandler for VmcpSession {
             .lock()
             .expect("subscriptions lock")
             .insert(request.uri);
+        self.pin();
         Ok(())
     }
 
@@ -883,6 +940,7 @@ impl ServerHandler for VmcpSession {
         _context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         *self.state.level.lock().expect("level lock") = request.level;
+        self.pin();
         Ok(())
     }
 }

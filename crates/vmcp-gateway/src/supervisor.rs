@@ -319,6 +319,15 @@ impl Supervisor {
         *manager = Some(Manager { cancel, task });
     }
 
+    /// Whether the slot's manager runs (the server is wanted: connected or retrying).
+    pub fn is_started(&self, slot: &Arc<Slot>) -> bool {
+        slot.manager
+            .lock()
+            .expect("manager lock")
+            .as_ref()
+            .is_some_and(|m| !m.task.is_finished())
+    }
+
     /// Stops the manager of a slot and waits until its connection is shut down.
     pub async fn stop(&self, slot: &Arc<Slot>) {
         let manager = slot.manager.lock().expect("manager lock").take();
@@ -393,6 +402,7 @@ fn publish_status(inner: &Inner, slot: &Slot) {
         server_id: slot.id.clone(),
         status: state.status,
         last_error: state.last_error.clone(),
+        replica: None,
     });
 }
 

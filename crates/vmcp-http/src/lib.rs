@@ -13,6 +13,7 @@ pub mod guard;
 pub mod json;
 pub mod mcp;
 pub mod routes;
+pub mod seal;
 pub mod ui;
 
 use std::sync::Arc;
@@ -111,7 +112,8 @@ where
             .service(servers::connect_server)
             .service(servers::disconnect_server)
             .service(servers::server_logs)
-            .service(stats::stats),
+            .service(stats::stats)
+            .service(system::replicas),
     )
     .service(system::health)
     .service(stats::metrics)

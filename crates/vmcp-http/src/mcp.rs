@@ -7,7 +7,7 @@
 //! `http::Response`'s body streams back through actix.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
@@ -16,6 +16,9 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::{
+    SessionState, SessionStore, SessionStoreError,
+};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use vmcp_gateway::Gateway;
 use vmcp_gateway::aggregate::VmcpEntry;
@@ -24,6 +27,7 @@ use vmcp_sse_server::{PostError, SseSessions};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::seal::{SessionKey, SessionSeal};
 
 type HttpService = StreamableHttpService<VmcpSession, LocalSessionManager>;
 
@@ -31,17 +35,34 @@ type HttpService = StreamableHttpService<VmcpSession, LocalSessionManager>;
 #[derive(Debug, Clone)]
 pub struct McpOptions {
     /// A streamable HTTP session unused for this long ends (its next request gets 404, and
-    /// the client's SDK starts a new session).
+    /// the client's SDK starts a new session). With a configured session key, replicas cannot
+    /// know each other's uses: a session not held here is resumed while it is younger than
+    /// `max(session_idle_timeout, 7 days)`.
     pub session_idle_timeout: Duration,
-    /// At most this many streamable HTTP sessions are open at once, over all vMCPs; opening
-    /// one more ends the least recently used.
+    /// At most this many streamable HTTP sessions are open at once here, over all vMCPs;
+    /// opening one more ends the least recently used (with a configured session key it is
+    /// only forgotten here: its id still resumes it).
     pub max_sessions: usize,
+    /// An open session unused for this long, with no stream open and no state beyond what
+    /// its id carries, is released from memory; its next request resumes it from its id.
+    pub session_hold: Duration,
+    /// Seals session ids (see `seal.rs`). A configured key is shared by the replicas, which
+    /// then resume each other's sessions.
+    pub session_key: SessionKey,
 }
 
 impl McpOptions {
     /// Default idle expiry: a desktop client left open over night still works.
     pub const DEFAULT_SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
     pub const DEFAULT_MAX_SESSIONS: usize = 10_000;
+    pub const DEFAULT_SESSION_HOLD: Duration = Duration::from_secs(120);
+    /// The youngest age at which a session that this replica does not hold is refused.
+    const RESUME_MIN_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    /// How old a session may be to be resumed here without having been held here.
+    fn resume_max_age(&self) -> Duration {
+        self.session_idle_timeout.max(Self::RESUME_MIN_AGE)
+    }
 }
 
 impl Default for McpOptions {
@@ -49,6 +70,8 @@ impl Default for McpOptions {
         Self {
             session_idle_timeout: Self::DEFAULT_SESSION_IDLE_TIMEOUT,
             max_sessions: Self::DEFAULT_MAX_SESSIONS,
+            session_hold: Self::DEFAULT_SESSION_HOLD,
+            session_key: SessionKey::random(),
         }
     }
 }
@@ -60,12 +83,53 @@ struct HttpEndpoint {
     manager: Arc<LocalSessionManager>,
 }
 
-/// When each streamable HTTP session was last used, to end the least recently used one when
-/// there are too many.
+/// The `initialize` parameters of sessions, for rmcp: a new session's are stored here by rmcp
+/// and taken into its sealed id; a session about to be resumed from its id has them put here
+/// for rmcp to replay (`try_restore_from_store`). Nothing stays: the id is the store.
 #[derive(Default)]
-struct SessionUse {
-    /// Transport session id -> (vMCP id, last use).
-    last: HashMap<String, (String, Instant)>,
+struct SealedSessions {
+    states: Mutex<HashMap<String, SessionState>>,
+}
+
+impl SealedSessions {
+    fn put(&self, transport_id: &str, state: SessionState) {
+        self.states
+            .lock()
+            .expect("sealed sessions lock")
+            .insert(transport_id.to_string(), state);
+    }
+
+    fn take(&self, transport_id: &str) -> Option<SessionState> {
+        self.states
+            .lock()
+            .expect("sealed sessions lock")
+            .remove(transport_id)
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for SealedSessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        Ok(self.take(session_id))
+    }
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        self.put(session_id, state.clone());
+        Ok(())
+    }
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.take(session_id);
+        Ok(())
+    }
+}
+
+/// A streamable HTTP session open here (by its transport id).
+struct Held {
+    vmcp_id: String,
+    last: Instant,
+    /// Requests being answered and streams open: the session is in use.
+    busy: usize,
+    /// Whether rmcp holds the session in memory (else its next request resumes it).
+    in_memory: bool,
 }
 
 /// The MCP endpoints of every vMCP: one streamable HTTP service and one set of SSE sessions per
@@ -77,7 +141,37 @@ pub struct McpEndpoints {
     closing: tokio_util::sync::CancellationToken,
     http: Mutex<HashMap<String, HttpEndpoint>>,
     sse: Mutex<HashMap<String, SseSessions>>,
-    used: Mutex<SessionUse>,
+    sealed: Arc<SealedSessions>,
+    held: Mutex<HashMap<String, Held>>,
+    sweeping: std::sync::atomic::AtomicBool,
+}
+
+/// Why a session id is not served.
+enum Refused {
+    /// Not sealed by our key, another vMCP's, ended, expired or evicted.
+    Unknown,
+}
+
+/// A use of a session: while it lives (a request being answered, a stream open) the session
+/// is not released from memory.
+struct InUse {
+    endpoints: Weak<McpEndpoints>,
+    transport_id: String,
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        if let Some(endpoints) = self.endpoints.upgrade()
+            && let Some(held) = endpoints
+                .held
+                .lock()
+                .expect("sessions lock")
+                .get_mut(&self.transport_id)
+        {
+            held.busy = held.busy.saturating_sub(1);
+            held.last = Instant::now();
+        }
+    }
 }
 
 impl McpEndpoints {
@@ -88,7 +182,9 @@ impl McpEndpoints {
             closing: tokio_util::sync::CancellationToken::new(),
             http: Mutex::new(HashMap::new()),
             sse: Mutex::new(HashMap::new()),
-            used: Mutex::new(SessionUse::default()),
+            sealed: Arc::default(),
+            held: Mutex::new(HashMap::new()),
+            sweeping: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -113,9 +209,10 @@ impl McpEndpoints {
                     .disable_allowed_origins()
                     .with_json_response(true);
                 config.cancellation_token = self.closing.child_token();
+                config.session_store = Some(self.sealed.clone());
                 let mut manager = LocalSessionManager::default();
-                // rmcp ends a session after this long without activity; ours is judged first
-                // (`touch`), so the margin only covers rmcp's own clock.
+                // rmcp ends a session after this long without activity; ours is judged first,
+                // so the margin only covers rmcp's own clock.
                 manager.session_config.keep_alive =
                     Some(self.options.session_idle_timeout + Duration::from_secs(60));
                 let manager = Arc::new(manager);
@@ -135,96 +232,204 @@ impl McpEndpoints {
             .clone()
     }
 
-    /// Notes a use of the session `session_id`. Returns false when it has been idle too long
-    /// (it is then ended, and the request is answered as for an unknown session).
-    async fn touch(&self, vmcp_id: &str, session_id: &str, endpoint: &HttpEndpoint) -> bool {
-        let now = Instant::now();
-        let expired = {
-            let mut used = self.used.lock().expect("sessions lock");
-            match used.last.get_mut(session_id) {
-                Some((_, last))
-                    if now.duration_since(*last) > self.options.session_idle_timeout =>
-                {
-                    used.last.remove(session_id);
-                    true
-                }
-                Some((_, last)) => {
-                    *last = now;
-                    false
-                }
-                None => {
-                    used.last
-                        .insert(session_id.to_string(), (vmcp_id.to_string(), now));
-                    false
-                }
-            }
-        };
-        if expired {
-            self.end_session(session_id, endpoint).await;
+    /// Admits a request of the session `seal` (opened from its id) to the vMCP `vmcp_id`:
+    /// refuses another vMCP's, an ended one and one unused too long; resumes, with a shared
+    /// key, one this replica does not hold. The use lasts as long as the returned guard.
+    fn admit(self: &Arc<Self>, vmcp_id: &str, seal: &SessionSeal) -> Result<InUse, Refused> {
+        if seal.vmcp_id != vmcp_id || self.gateway.sessions.is_revoked(&seal.transport_id) {
+            return Err(Refused::Unknown);
         }
-        !expired
+        let now = Instant::now();
+        let shared_key = self.options.session_key.is_configured();
+        let mut held = self.held.lock().expect("sessions lock");
+        if let Some(h) = held.get_mut(&seal.transport_id) {
+            let idle = now.duration_since(h.last);
+            if h.busy > 0 || idle <= self.options.session_idle_timeout {
+                h.busy += 1;
+                h.last = now;
+                return Ok(InUse {
+                    endpoints: Arc::downgrade(self),
+                    transport_id: seal.transport_id.clone(),
+                });
+            }
+            held.remove(&seal.transport_id);
+            if !shared_key {
+                drop(held);
+                self.end_later(vmcp_id, &seal.transport_id);
+                return Err(Refused::Unknown);
+            }
+            // Unused here for long, but other replicas may have served it meanwhile.
+        }
+        let age = vmcp_domain::time::now().timestamp() - seal.began;
+        let resumable = shared_key
+            && u64::try_from(age)
+                .is_ok_and(|a| Duration::from_secs(a) < self.options.resume_max_age());
+        if !resumable {
+            return Err(Refused::Unknown);
+        }
+        held.insert(
+            seal.transport_id.clone(),
+            Held {
+                vmcp_id: vmcp_id.to_string(),
+                last: now,
+                busy: 1,
+                in_memory: false,
+            },
+        );
+        Ok(InUse {
+            endpoints: Arc::downgrade(self),
+            transport_id: seal.transport_id.clone(),
+        })
     }
 
-    /// A new session was opened: records it, forgets sessions that expired, and ends the least
-    /// recently used ones while there are more than allowed.
-    async fn opened(&self, vmcp_id: &str, session_id: &str) {
-        let now = Instant::now();
+    /// A new session was opened: records it, and ends (or, with a shared key, forgets) the
+    /// least recently used ones while there are more than allowed.
+    fn opened(self: &Arc<Self>, vmcp_id: &str, transport_id: &str) -> InUse {
         let evicted: Vec<(String, String)> = {
-            let mut used = self.used.lock().expect("sessions lock");
-            let idle = self.options.session_idle_timeout;
-            let mut gone: Vec<(String, String)> = used
-                .last
-                .iter()
-                .filter(|(_, (_, last))| now.duration_since(*last) > idle)
-                .map(|(id, (vmcp, _))| (id.clone(), vmcp.clone()))
-                .collect();
-            used.last
-                .insert(session_id.to_string(), (vmcp_id.to_string(), now));
-            for (id, _) in &gone {
-                used.last.remove(id);
-            }
-            while used.last.len() > self.options.max_sessions.max(1) {
-                let oldest = used
-                    .last
+            let mut held = self.held.lock().expect("sessions lock");
+            held.insert(
+                transport_id.to_string(),
+                Held {
+                    vmcp_id: vmcp_id.to_string(),
+                    last: Instant::now(),
+                    busy: 1,
+                    in_memory: true,
+                },
+            );
+            let mut gone = Vec::new();
+            while held.len() > self.options.max_sessions.max(1) {
+                let oldest = held
                     .iter()
-                    .min_by_key(|(_, (_, last))| *last)
-                    .map(|(id, (vmcp, _))| (id.clone(), vmcp.clone()));
+                    .filter(|(id, _)| id.as_str() != transport_id)
+                    .min_by_key(|(_, h)| h.last)
+                    .map(|(id, h)| (id.clone(), h.vmcp_id.clone()));
                 let Some((id, vmcp)) = oldest else { break };
-                used.last.remove(&id);
+                held.remove(&id);
                 tracing::info!(session = %id, "too many MCP sessions: ending the least recently used");
                 gone.push((id, vmcp));
             }
             gone
         };
         for (id, vmcp) in evicted {
+            self.end_later(&vmcp, &id);
+        }
+        self.start_sweeping();
+        InUse {
+            endpoints: Arc::downgrade(self),
+            transport_id: transport_id.to_string(),
+        }
+    }
+
+    /// Ends a session that was evicted or expired, off the request's path.
+    fn end_later(self: &Arc<Self>, vmcp_id: &str, transport_id: &str) {
+        let endpoint = self
+            .http
+            .lock()
+            .expect("services lock")
+            .get(vmcp_id)
+            .cloned();
+        if let Some(endpoint) = endpoint {
+            let me = self.clone();
+            let id = transport_id.to_string();
+            tokio::spawn(async move { me.end_session(&id, &endpoint).await });
+        }
+    }
+
+    /// Releases from memory the sessions unused for `session_hold` (their ids resume them),
+    /// and forgets those unused for the idle timeout; every few seconds while any is held.
+    fn start_sweeping(self: &Arc<Self>) {
+        use std::sync::atomic::Ordering;
+        if self.sweeping.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        let every = (self.options.session_hold / 4)
+            .clamp(Duration::from_millis(200), Duration::from_secs(15));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(me) = me.upgrade() else { return };
+                if me.closing.is_cancelled() {
+                    return;
+                }
+                me.sweep().await;
+            }
+        });
+    }
+
+    async fn sweep(self: &Arc<Self>) {
+        let now = Instant::now();
+        let (release, expired) = {
+            let mut held = self.held.lock().expect("sessions lock");
+            let mut release = Vec::new();
+            let mut expired = Vec::new();
+            for (id, h) in held.iter_mut() {
+                if h.busy > 0 {
+                    continue;
+                }
+                let idle = now.duration_since(h.last);
+                if idle > self.options.session_idle_timeout {
+                    expired.push((id.clone(), h.vmcp_id.clone()));
+                } else if h.in_memory
+                    && idle > self.options.session_hold
+                    && !self.gateway.sessions.is_pinned(id)
+                {
+                    h.in_memory = false;
+                    release.push((id.clone(), h.vmcp_id.clone()));
+                }
+            }
+            for (id, _) in &expired {
+                held.remove(id);
+            }
+            (release, expired)
+        };
+        for (id, vmcp) in expired {
+            self.end_later(&vmcp, &id);
+        }
+        for (id, vmcp) in release {
+            use rmcp::transport::streamable_http_server::SessionManager;
             let endpoint = self.http.lock().expect("services lock").get(&vmcp).cloned();
             if let Some(endpoint) = endpoint {
-                self.end_session(&id, &endpoint).await;
+                tracing::debug!(session = %id, "MCP session unused: released from memory");
+                let _ = endpoint.manager.close_session(&id.as_str().into()).await;
             }
         }
     }
 
     /// Ends a streamable HTTP session: its calls in flight are cancelled upstream, then the
     /// transport closes it.
-    async fn end_session(&self, session_id: &str, endpoint: &HttpEndpoint) {
+    async fn end_session(&self, transport_id: &str, endpoint: &HttpEndpoint) {
         use rmcp::transport::streamable_http_server::SessionManager;
-        self.gateway.sessions.end(session_id);
-        self.used
+        self.gateway.sessions.end(transport_id);
+        self.held
             .lock()
             .expect("sessions lock")
-            .last
-            .remove(session_id);
-        let _ = endpoint.manager.close_session(&session_id.into()).await;
+            .remove(transport_id);
+        let _ = endpoint.manager.close_session(&transport_id.into()).await;
     }
 
-    /// Whether the streamable HTTP session `session_id` of this vMCP is open.
-    async fn has_session(&self, session_id: &str, endpoint: &HttpEndpoint) -> bool {
+    /// Ends a session at its client's request: also every other replica refuses its id.
+    async fn delete_session(&self, transport_id: &str, endpoint: &HttpEndpoint) {
+        self.gateway
+            .end_session_everywhere(transport_id, self.options.resume_max_age());
+        self.end_session(transport_id, endpoint).await;
+    }
+
+    /// Whether rmcp holds the session `transport_id` of this vMCP in memory.
+    async fn in_memory(&self, transport_id: &str, endpoint: &HttpEndpoint) -> bool {
         use rmcp::transport::streamable_http_server::SessionManager;
         endpoint
             .manager
-            .has_session(&session_id.into())
+            .has_session(&transport_id.into())
             .await
             .unwrap_or(false)
+    }
+
+    /// The number of streamable HTTP sessions open here, and how many of them are in memory.
+    pub fn session_counts(&self) -> (usize, usize) {
+        let held = self.held.lock().expect("sessions lock");
+        (held.len(), held.values().filter(|h| h.in_memory).count())
     }
 
     fn sse_sessions(&self, vmcp_id: &str) -> SseSessions {
@@ -433,40 +638,98 @@ async fn streamable_http(
     {
         return Ok(*refusal);
     }
+    // The session's sealed id (what the client holds) and rmcp's id of it (inside the seal).
+    let mut session: Option<(String, SessionSeal, InUse)> = None;
     if let Some(sid) = &session_id {
         // Sessions are per vMCP: another vMCP's session is as unknown as an expired one.
-        if !endpoints.has_session(sid, &endpoint).await
-            || !endpoints.touch(&vmcp_id, sid, &endpoint).await
-        {
+        let Some(seal) = endpoints.options.session_key.open(sid) else {
             return Ok(session_not_found(sid));
-        }
+        };
+        let Ok(in_use) = endpoints.admit(&vmcp_id, &seal) else {
+            return Ok(session_not_found(sid));
+        };
         if req.method() == Method::DELETE {
             // Cancels the session's calls in flight upstream at once, then closes it.
-            endpoints.end_session(sid, &endpoint).await;
+            endpoints
+                .delete_session(&seal.transport_id, &endpoint)
+                .await;
             return Ok(HttpResponse::Ok().finish());
         }
+        if !endpoints.in_memory(&seal.transport_id, &endpoint).await {
+            // Released here, or never held here: rmcp resumes it from its `initialize`.
+            match serde_json::from_value(seal.initialize.clone()) {
+                Ok(params) => endpoints
+                    .sealed
+                    .put(&seal.transport_id, SessionState::new(params)),
+                Err(_) => return Ok(session_not_found(sid)),
+            }
+        }
+        if let Some(h) = endpoints
+            .held
+            .lock()
+            .expect("sessions lock")
+            .get_mut(&seal.transport_id)
+        {
+            h.in_memory = true;
+        }
+        session = Some((sid.clone(), seal, in_use));
     }
     let mut builder = http::Request::builder()
         .method(req.method().as_str())
         .uri(req.uri().to_string());
     for (name, value) in req.headers() {
+        if name.as_str() == "mcp-session-id" {
+            continue;
+        }
         builder = builder.header(name.as_str(), value.as_bytes());
+    }
+    if let Some((_, seal, _)) = &session {
+        builder = builder.header("mcp-session-id", seal.transport_id.as_str());
     }
     let request = builder
         .body(Full::new(body))
         .map_err(|e| vmcp_gateway::GatewayError::bad_request(format!("bad request: {e}")))?;
     let response = endpoint.service.handle(request).await;
-    let (parts, body) = response.into_parts();
+    if let Some((_, seal, _)) = &session {
+        // Not taken if the session was in memory after all.
+        endpoints.sealed.take(&seal.transport_id);
+    }
+    let (mut parts, body) = response.into_parts();
     let status =
         StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if session_id.is_none()
-        && let Some(new) = parts
-            .headers
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-    {
-        endpoints.opened(&vmcp_id, new).await;
+    // rmcp names the session by its own id: the client gets the sealed one.
+    let mut in_use = None;
+    match (&session, parts.headers.remove("mcp-session-id")) {
+        (Some((sid, _, _)), Some(_)) => {
+            parts.headers.insert(
+                "mcp-session-id",
+                http::HeaderValue::from_str(sid).expect("a sealed id is a header value"),
+            );
+        }
+        (None, Some(new)) => {
+            let transport_id = new.to_str().unwrap_or_default().to_string();
+            let Some(state) = endpoints.sealed.take(&transport_id) else {
+                return Err(vmcp_gateway::GatewayError::internal(
+                    "a new MCP session has no initialize parameters",
+                )
+                .into());
+            };
+            let sealed = endpoints.options.session_key.seal(&SessionSeal {
+                transport_id: transport_id.clone(),
+                vmcp_id: vmcp_id.clone(),
+                began: vmcp_domain::time::now().timestamp(),
+                initialize: serde_json::to_value(&state.initialize_params)
+                    .unwrap_or(serde_json::Value::Null),
+            });
+            parts.headers.insert(
+                "mcp-session-id",
+                http::HeaderValue::from_str(&sealed).expect("a sealed id is a header value"),
+            );
+            in_use = Some(endpoints.opened(&vmcp_id, &transport_id));
+        }
+        _ => {}
     }
+    let in_use = in_use.or(session.map(|(_, _, u)| u));
     let is_json = parts
         .headers
         .get(http::header::CONTENT_TYPE)
@@ -485,9 +748,11 @@ async fn streamable_http(
     for (name, value) in &parts.headers {
         out.append_header((name.as_str(), value.as_bytes()));
     }
-    let stream = body
-        .into_data_stream()
-        .map(|chunk| chunk.map_err(|never| match never {}));
+    // The session stays in use (not released from memory) while its answer streams.
+    let stream = body.into_data_stream().map(move |chunk| {
+        let _in_use = &in_use;
+        chunk.map_err(|never| match never {})
+    });
     Ok(out.streaming::<_, std::convert::Infallible>(stream))
 }
 

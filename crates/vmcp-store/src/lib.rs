@@ -5,6 +5,7 @@
 //! on a blocking thread (`spawn_blocking`), and nothing on the path of a tool call waits on it.
 //! It knows nothing of HTTP or MCP; it speaks in the domain crate's types.
 
+pub mod cluster;
 mod conn;
 mod logs;
 mod schema;
@@ -111,6 +112,8 @@ pub struct Store {
     /// fails at once (busy, no waiting) when another connection wrote in between. Write
     /// transactions of this process therefore take turns.
     write_lock: std::sync::Arc<std::sync::Mutex<()>>,
+    /// The replica this process is, named in what it announces to the others.
+    origin: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Store {
@@ -149,11 +152,21 @@ impl Store {
             pool,
             url,
             write_lock: Default::default(),
+            origin: Default::default(),
         })
     }
 
     pub fn backend(&self) -> Backend {
         self.url.backend()
+    }
+
+    /// Names the replica this process is (once), for what it announces to the others.
+    pub fn set_origin(&self, replica_id: &str) {
+        let _ = self.origin.set(replica_id.to_string());
+    }
+
+    pub(crate) fn origin(&self) -> &str {
+        self.origin.get().map(String::as_str).unwrap_or("")
     }
 
     pub fn url(&self) -> &DatabaseUrl {

@@ -157,6 +157,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(0);
         }
+        let origin = self.origin().to_string();
         self.write(|conn| {
             let mut written = 0;
             match conn {
@@ -177,6 +178,10 @@ impl Store {
                 }
             }
             add_day_counts(conn, rows)?;
+            if let DbConnection::Postgresql(pg) = conn {
+                // Delivered when the rows are committed: other replicas' live feeds read them.
+                crate::cluster::announce_logs(pg, &origin, rows.iter().map(|r| r.id.as_str()))?;
+            }
             Ok(written)
         })
     }
@@ -221,8 +226,22 @@ impl Store {
     }
 
     /// Deletes rows older than `before`, and beyond the newest `keep` rows. Returns how many.
+    /// Replicas on one Postgres database take turns (an advisory lock): one prunes, the
+    /// others skip the round.
     pub fn prune_logs(&self, before: Option<NaiveDateTime>, keep: Option<u64>) -> Result<usize> {
-        self.write(|conn| {
+        Ok(self
+            .once(crate::cluster::PRUNE_JOB, |conn| prune(conn, before, keep))?
+            .unwrap_or(0))
+    }
+}
+
+fn prune(
+    conn: &mut DbConnection,
+    before: Option<NaiveDateTime>,
+    keep: Option<u64>,
+) -> Result<usize> {
+    {
+        {
             let mut deleted = 0;
             // The last day whose counts the deletions may have changed.
             let mut last_day = None;
@@ -259,7 +278,7 @@ impl Store {
                 recount_days_until(conn, day)?;
             }
             Ok(deleted)
-        })
+        }
     }
 }
 
@@ -425,4 +444,20 @@ fn recount_days_until(conn: &mut DbConnection, last: NaiveDate) -> Result<()> {
     .bind::<Timestamp, _>(next)
     .execute(conn)?;
     Ok(())
+}
+
+impl Store {
+    /// The rows of these ids (another replica's just written, for the live feed), oldest first.
+    pub fn logs_by_ids(&self, ids: &[String]) -> Result<Vec<LogEntry>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn()?;
+        let rows: Vec<LogRow> = ol::table
+            .filter(ol::id.eq_any(ids))
+            .order((ol::timestamp.asc(), ol::id.asc()))
+            .select(LogRow::as_select())
+            .load(&mut *conn)?;
+        Ok(rows.into_iter().map(LogRow::into_entry).collect())
+    }
 }

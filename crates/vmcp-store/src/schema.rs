@@ -79,3 +79,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     operation_logs,
     operation_log_days
 );
+
+diesel::table! {
+    replicas (id) {
+        id -> Text,
+        started_at -> Timestamp,
+        seen_at -> Timestamp,
+        key_fingerprint -> Text,
+        shared_key -> Bool,
+        servers -> Text,
+    }
+}

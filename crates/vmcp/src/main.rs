@@ -26,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the API (the default when no command is given).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Bridge stdio to a vMCP's MCP endpoint, for clients that only launch local commands:
     /// `vmcp bridge http://127.0.0.1:8000/vmcp/NAME/mcp`.
     Bridge {
@@ -62,9 +62,22 @@ struct ServeArgs {
     #[arg(long, env = "VMCP_SESSION_IDLE_TIMEOUT", default_value = "24h", value_parser = parse_duration)]
     session_idle_timeout: std::time::Duration,
     /// At most this many MCP sessions are open at once; opening one more ends the least
-    /// recently used.
+    /// recently used (with a session key it is only forgotten here: its id still resumes it).
     #[arg(long, env = "VMCP_MAX_SESSIONS", default_value_t = 10_000)]
     max_sessions: usize,
+    /// An MCP session unused for this long (no request, no open stream) is released from
+    /// memory; its next request resumes it from its sealed id, so it costs nothing meanwhile.
+    #[arg(long, env = "VMCP_SESSION_HOLD", default_value = "2m", value_parser = parse_duration)]
+    session_hold: std::time::Duration,
+    /// The secret that seals MCP session ids (at least 32 characters, e.g. from
+    /// `openssl rand -base64 32`). Every replica of a deployment gets the same: each then
+    /// resumes the others' sessions. Without one, sessions belong to this process alone, and
+    /// vMCP refuses to start beside other live replicas on the same database.
+    #[arg(long, env = "VMCP_SESSION_KEY", hide_env_values = true)]
+    session_key: Option<String>,
+    /// This replica's name among the others on the database (default: host name and port).
+    #[arg(long, env = "VMCP_REPLICA_ID")]
+    replica_id: Option<String>,
     /// Bearer tokens accepted on /api, /ws, /metrics and the MCP endpoints (comma separated in
     /// the variable; the flag repeats). Without one, no authentication, and only loopback
     /// addresses may be bound.
@@ -118,6 +131,19 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(std::time::Duration::from_secs(seconds))
 }
 
+/// `HOST:PORT`: unique among replicas on distinct machines or ports, and the same again when a
+/// replica restarts (so its old row is its own).
+fn default_replica_id(bind: &str) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "vmcp".into());
+    let port = bind.rsplit(':').next().unwrap_or("");
+    format!("{host}:{port}")
+}
+
 fn default_database_url() -> String {
     let base = std::env::var_os("HOME")
         .map(std::path::PathBuf::from)
@@ -128,7 +154,7 @@ fn default_database_url() -> String {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let args = match cli.command {
-        Some(Command::Serve(args)) => args,
+        Some(Command::Serve(args)) => *args,
         Some(Command::Bridge { url, headers }) => return bridge::run(url, headers),
         None => cli.serve,
     };
@@ -248,7 +274,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
 
-    let url = args.database_url.unwrap_or_else(default_database_url);
+    let session_key = match args.session_key.as_deref() {
+        Some(secret) => vmcp_http::seal::SessionKey::from_secret(secret)
+            .map_err(|e| anyhow::anyhow!("VMCP_SESSION_KEY: {e}"))?,
+        None => vmcp_http::seal::SessionKey::random(),
+    };
+    let url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(default_database_url);
     let store = Store::open(&url).with_context(|| "cannot open the database")?;
     tracing::info!(database = %store.url().display(), "database ready");
 
@@ -266,6 +300,14 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         options.logs.max_age = (args.log_retention_days > 0)
             .then(|| std::time::Duration::from_secs(args.log_retention_days * 24 * 3600));
         options.logs.max_rows = args.log_max_rows;
+        options.replica = vmcp_gateway::cluster::ReplicaOptions {
+            id: args
+                .replica_id
+                .clone()
+                .unwrap_or_else(|| default_replica_id(&args.bind)),
+            key_fingerprint: session_key.fingerprint().to_string(),
+            shared_key: session_key.is_configured(),
+        };
         Gateway::start(store, options, runtime.handle().clone())
             .context("cannot start the gateway")?
     };
@@ -281,6 +323,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let mcp = vmcp_http::mcp::McpOptions {
             session_idle_timeout: args.session_idle_timeout,
             max_sessions: args.max_sessions,
+            session_hold: args.session_hold,
+            session_key: session_key.clone(),
         };
         let mut security = vmcp_http::auth::SecurityOptions {
             tokens: tokens.clone(),

@@ -87,7 +87,8 @@ pub async fn ws(
     filter: web::Query<WsFilter>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)?;
-    let mut events = state.gateway.subscribe();
+    let mut feed = state.gateway.watch_feed();
+    let replica = state.gateway.cluster.replica_id().to_string();
     let filter = filter.into_inner();
     actix_web::rt::spawn(async move {
         let hello = json!({"type": "hello", "version": env!("CARGO_PKG_VERSION")});
@@ -98,9 +99,9 @@ pub async fn ws(
         let mut last_heard = Instant::now();
         let reason = loop {
             tokio::select! {
-                event = events.recv() => {
+                event = feed.events.recv() => {
                     let message = match event {
-                        Ok(e) => message_for(&e, &filter),
+                        Ok(e) => message_for(&e, &filter, &replica),
                         Err(RecvError::Lagged(n)) => {
                             break format!("too slow: {n} messages behind");
                         }
@@ -144,14 +145,21 @@ pub async fn ws(
     Ok(response)
 }
 
-fn message_for(event: &GatewayEvent, filter: &WsFilter) -> Option<serde_json::Value> {
+fn message_for(
+    event: &GatewayEvent,
+    filter: &WsFilter,
+    this_replica: &str,
+) -> Option<serde_json::Value> {
     Some(match event {
         GatewayEvent::ServerStatus {
             server_id,
             status,
             last_error,
+            replica,
         } => {
-            json!({"type": "server_status", "server_id": server_id, "status": status, "last_error": last_error})
+            let replica = replica.as_deref().unwrap_or(this_replica);
+            json!({"type": "server_status", "server_id": server_id, "status": status,
+                "last_error": last_error, "replica": replica})
         }
         GatewayEvent::CatalogChanged { server_id } => {
             json!({"type": "catalog_changed", "server_id": server_id})

@@ -590,6 +590,7 @@ async fn idle_sessions_expire_to_404_and_the_least_recently_used_go_first() {
         vmcp_http::mcp::McpOptions {
             session_idle_timeout: Duration::from_millis(1500),
             max_sessions: 2,
+            ..Default::default()
         },
     )
     .await;
