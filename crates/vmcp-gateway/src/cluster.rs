@@ -242,6 +242,10 @@ impl Gateway {
                     last_error: last_error.map(|e| truncate(e, 2000)),
                 };
                 gateway.announce(&message).await;
+                // The replica's row follows at once (`GET /api/replicas` on the others).
+                let servers = gateway.server_view();
+                let id = gateway.cluster.options.id.clone();
+                let _ = gateway.db(move |s| s.replica_seen(&id, &servers)).await;
             }
         });
     }

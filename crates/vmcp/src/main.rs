@@ -132,7 +132,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// `HOST:PORT`: unique among replicas on distinct machines or ports, and the same again when a
-/// replica restarts (so its old row is its own).
+/// replica restarts (so its old row is its own); with port 0, `HOST:pid-PID`.
 fn default_replica_id(bind: &str) -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
@@ -140,8 +140,10 @@ fn default_replica_id(bind: &str) -> String {
         .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
         .unwrap_or_else(|| "vmcp".into());
-    let port = bind.rsplit(':').next().unwrap_or("");
-    format!("{host}:{port}")
+    match bind.rsplit(':').next().unwrap_or("") {
+        "0" | "" => format!("{host}:pid-{}", std::process::id()),
+        port => format!("{host}:{port}"),
+    }
 }
 
 fn default_database_url() -> String {

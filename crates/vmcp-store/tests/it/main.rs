@@ -1,6 +1,7 @@
 //! The persistence suite: every test body runs on SQLite, and on Postgres when
 //! `VMCP_TEST_DATABASE_URL` is set.
 
+mod cluster;
 mod logs;
 mod races;
 
