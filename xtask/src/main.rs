@@ -5,6 +5,7 @@ mod clients;
 mod conformance;
 mod fuzz;
 mod interop;
+mod replicas;
 mod schemathesis;
 mod sdk;
 #[cfg(test)]
@@ -27,6 +28,12 @@ tasks:
               Python (2.x auto and legacy) SDK clients, mcp-remote and `vmcp bridge`, every
               operation through a vMCP's endpoints over server-everything, and per-client
               latency of N sequential calls (default 100) against a direct call
+  replicas [--quick] [--sessions N]
+              three replicas on one Postgres behind HAProxy (installed when missing), driven
+              by the Python and TypeScript SDK clients and the rmcp client: no session error,
+              a replica stopped under load, config changes seen through the others,
+              throughput over 1-3 replicas, N idle sessions (default 10,000); needs
+              VMCP_TEST_DATABASE_URL; writes its section of docs/benchmarks.md
   conformance run the official MCP conformance suite against a vMCP fronting the fixture
   ui [--screenshots]
               the dashboard in Debian's Chromium (installed when missing) driven by Playwright
@@ -51,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Some("interop") => interop::run(),
         Some("conformance") => conformance::run(),
         Some("clients") => clients::run(&args[1..]),
+        Some("replicas") => replicas::run(&args[1..]),
         Some("ui") => ui::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),

@@ -2,6 +2,7 @@
 //! with `cargo xtask bench`, which builds them, runs this and keeps the report in
 //! `docs/benchmarks.md`.
 
+mod drive;
 mod load;
 mod procs;
 mod python;
@@ -43,6 +44,22 @@ struct Args {
     /// alone replaces only its own section of the report.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Instead of the benchmarks: drive this MCP endpoint with the rmcp client and print the
+    /// outcome as JSON (`cargo xtask replicas` uses it).
+    #[arg(long)]
+    drive: Option<String>,
+    /// With --drive: the tool to call (its arguments: {"message": ...}).
+    #[arg(long, default_value = "echo")]
+    drive_tool: String,
+    /// With --drive: sessions, each calling in turn.
+    #[arg(long, default_value_t = 4)]
+    drive_workers: usize,
+    /// With --drive: calls in all.
+    #[arg(long, default_value_t = 200)]
+    drive_calls: usize,
+    /// With --drive: stop after this many seconds.
+    #[arg(long, default_value_t = 120.0)]
+    drive_seconds: f64,
 }
 
 /// Progress on stderr, the report on stdout and in the file.
@@ -66,6 +83,20 @@ impl Report {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(url) = &args.drive {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?;
+        let out = runtime.block_on(drive::run(drive::Drive {
+            url: url.clone(),
+            tool: args.drive_tool.clone(),
+            workers: args.drive_workers,
+            calls: args.drive_calls,
+            seconds: args.drive_seconds,
+        }))?;
+        println!("{out}");
+        return Ok(());
+    }
     let bin_dir = match &args.bin_dir {
         Some(d) => d.clone(),
         None => std::env::current_exe()?

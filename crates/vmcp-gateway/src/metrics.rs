@@ -153,7 +153,7 @@ impl Gateway {
         );
         registry.register(
             "vmcp_mcp_sessions",
-            "Open MCP client sessions",
+            "MCP client sessions held in memory (an unused one is released, and resumed from its id)",
             gauge(i64::try_from(self.sessions.count()).unwrap_or(i64::MAX)),
         );
         let mut out = String::new();

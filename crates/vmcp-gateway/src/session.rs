@@ -482,15 +482,24 @@ impl VmcpSession {
     /// Pushes what happens upstream to this session's client, until the client goes away.
     fn watch(&self, peer: Peer<RoleServer>) {
         let mut events = self.gateway.subscribe();
-        let me = self.clone();
+        // The task must not keep the session alive: it holds it weakly, and the session's end
+        // (its `State` dropped with rmcp's handler) aborts it, even if no event ever comes.
+        let gateway = self.gateway.clone();
+        let state = Arc::downgrade(&self.state);
+        let vmcp_id = self.state.vmcp_id.clone();
         let task = tokio::spawn(async move {
             loop {
                 let event = match events.recv().await {
                     Ok(e) => e,
                     Err(RecvError::Lagged(_)) => GatewayEvent::VmcpChanged {
-                        vmcp_id: me.state.vmcp_id.clone(),
+                        vmcp_id: vmcp_id.clone(),
                     },
                     Err(RecvError::Closed) => return,
+                };
+                let Some(state) = state.upgrade() else { return };
+                let me = VmcpSession {
+                    gateway: gateway.clone(),
+                    state,
                 };
                 if peer.is_transport_closed() {
                     return;

@@ -392,6 +392,7 @@ impl McpEndpoints {
             let endpoint = self.http.lock().expect("services lock").get(&vmcp).cloned();
             if let Some(endpoint) = endpoint {
                 tracing::debug!(session = %id, "MCP session unused: released from memory");
+                self.gateway.sessions.end(&id);
                 let _ = endpoint.manager.close_session(&id.as_str().into()).await;
             }
         }

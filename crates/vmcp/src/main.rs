@@ -3,6 +3,10 @@
 
 mod bridge;
 
+#[cfg(all(target_os = "linux", not(target_env = "musl")))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use vmcp_gateway::{Gateway, GatewayOptions};
@@ -154,6 +158,12 @@ fn default_database_url() -> String {
 }
 
 fn main() -> anyhow::Result<()> {
+    // Freed memory goes back to the system in the background (by jemalloc's decay), also when
+    // the threads that freed it stay idle: released sessions stop costing memory.
+    #[cfg(all(target_os = "linux", not(target_env = "musl")))]
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        eprintln!("vmcp: cannot start jemalloc's background thread: {e}");
+    }
     let cli = Cli::parse();
     let args = match cli.command {
         Some(Command::Serve(args)) => *args,

@@ -120,6 +120,20 @@ fn health(http: &reqwest::blocking::Client, base: &str) -> Value {
         .unwrap()
 }
 
+/// `vmcp_mcp_sessions` of /metrics: the session handlers alive in the process.
+fn sessions_metric(http: &reqwest::blocking::Client, base: &str) -> u64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("vmcp_mcp_sessions "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("vmcp_mcp_sessions in /metrics")
+}
+
 fn wait_until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     while !ok() {
@@ -421,6 +435,10 @@ fn unused_sessions_are_released_from_memory_and_resumed_by_their_next_request() 
         health(&http, &base)["mcp_sessions_in_memory"] == 0
     });
     assert_eq!(health(&http, &base)["mcp_sessions"], 20);
+    // Really released: no session handler is left (the metric counts the live ones).
+    wait_until("session handlers dropped", Duration::from_secs(10), || {
+        sessions_metric(&http, &base) == 0
+    });
     // The next request resumes the session, as its client left it.
     let (status, answer) = call_echo(&http, &base, &vmcp, &sessions[3], "back");
     assert_eq!(status, 200, "{answer:?}");

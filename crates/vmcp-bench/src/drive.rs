@@ -1,0 +1,95 @@
+//! `vmcp-bench --drive URL`: the rmcp client as one of the clients of `cargo xtask replicas`.
+//! Opens MCP sessions (one per worker) on URL and calls TOOL until CALLS calls are made or
+//! SECONDS have passed, tolerating failures (a replica may die under it); prints one JSON line:
+//! `{"ok", "failed", "session_errors", "per_second", "p50_ms", "p99_ms", "errors"}`.
+//! A session error is an answer that says the session is unknown: what replicas must never give.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use rmcp::model::CallToolRequestParams;
+use serde_json::json;
+
+use crate::load::{Sample, mcp_session};
+
+pub struct Drive {
+    pub url: String,
+    pub tool: String,
+    pub workers: usize,
+    pub calls: usize,
+    pub seconds: f64,
+}
+
+pub async fn run(d: Drive) -> Result<serde_json::Value> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs_f64(d.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..d.workers {
+        let (url, tool, next) = (d.url.clone(), d.tool.clone(), next.clone());
+        let calls = d.calls;
+        tasks.push(tokio::spawn(async move {
+            let mut ok = Vec::new();
+            let mut failed = 0usize;
+            let mut session_errors = 0usize;
+            let mut errors = Vec::new();
+            let session = mcp_session(&url).await?;
+            while next.fetch_add(1, Ordering::Relaxed) < calls && Instant::now() < deadline {
+                let mut params = CallToolRequestParams::new(tool.clone());
+                params.arguments = json!({"message": format!("w{w}")}).as_object().cloned();
+                let t = Instant::now();
+                match tokio::time::timeout(
+                    Duration::from_secs(20),
+                    session.peer().call_tool(params),
+                )
+                .await
+                {
+                    Ok(Ok(r)) if r.is_error != Some(true) => ok.push(t.elapsed()),
+                    other => {
+                        failed += 1;
+                        let text = format!("{other:?}");
+                        if text.contains("Session not found") || text.contains("-32001") {
+                            session_errors += 1;
+                        }
+                        if errors.len() < 5 {
+                            errors.push(text.chars().take(300).collect::<String>());
+                        }
+                    }
+                }
+            }
+            let _ = session.cancel().await;
+            anyhow::Ok((ok, failed, session_errors, errors))
+        }));
+    }
+    let (mut ok, mut failed, mut session_errors, mut errors) = (Vec::new(), 0, 0, Vec::new());
+    for t in tasks {
+        match t.await? {
+            Ok((o, f, s, e)) => {
+                ok.extend(o);
+                failed += f;
+                session_errors += s;
+                errors.extend(e);
+            }
+            Err(e) => {
+                failed += 1;
+                errors.push(format!("session: {e:#}"));
+            }
+        }
+    }
+    let sample = Sample {
+        latencies: ok,
+        elapsed: started.elapsed(),
+    };
+    Ok(json!({
+        "client": "rmcp",
+        "ok": sample.latencies.len(),
+        "failed": failed,
+        "session_errors": session_errors,
+        "per_second": sample.per_second(),
+        "p50_ms": sample.p50_ms(),
+        "p99_ms": sample.p99_ms(),
+        "errors": errors,
+    }))
+}
