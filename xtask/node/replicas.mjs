@@ -76,7 +76,7 @@ async function worker(w) {
         } catch (e) {
             failed += 1;
             const m = text(e);
-            if (/session not found|-32001/i.test(m)) sessionErrors += 1;
+            if (/session not found/i.test(m)) sessionErrors += 1;
             if (errors.length < 5) errors.push(m);
         }
     }

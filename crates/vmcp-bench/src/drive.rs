@@ -2,7 +2,8 @@
 //! Opens MCP sessions (one per worker) on URL and calls TOOL until CALLS calls are made or
 //! SECONDS have passed, tolerating failures (a replica may die under it); prints one JSON line:
 //! `{"ok", "failed", "session_errors", "per_second", "p50_ms", "p99_ms", "errors"}`.
-//! A session error is an answer that says the session is unknown: what replicas must never give.
+//! A session error is an answer that says the session is unknown ("Session not found"): what
+//! replicas must never give (-32001 alone is not one: SDKs use it for their own timeouts too).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,7 +51,7 @@ pub async fn run(d: Drive) -> Result<serde_json::Value> {
                     other => {
                         failed += 1;
                         let text = format!("{other:?}");
-                        if text.contains("Session not found") || text.contains("-32001") {
+                        if text.to_lowercase().contains("session not found") {
                             session_errors += 1;
                         }
                         if errors.len() < 5 {

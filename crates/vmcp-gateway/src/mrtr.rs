@@ -271,7 +271,7 @@ impl Mrtr {
         let mut parked = self.parked.lock().expect("mrtr lock");
         let Some(p) = parked.remove(handle) else {
             return Err(invalid(format!(
-                "requestState is unknown or expired: no call of this vMCP waits for it (calls wait {}s for their input, and not across restarts); send the request again without requestState and inputResponses",
+                "requestState is unknown or expired: no call of this vMCP waits for it (calls wait {}s for their input, on the replica that holds them, and not across restarts); send the request again without requestState and inputResponses",
                 self.ttl.as_secs()
             )));
         };

@@ -282,8 +282,11 @@ pub fn bind(state: AppState, addr: &str, workers: Option<usize>) -> std::io::Res
     bind_inner(state, addr, workers, false)
 }
 
-/// Binds like `bind`, and stops gracefully on SIGINT/SIGTERM: first the MCP sessions and their
-/// event streams end, then requests in flight get up to 10 s. Call within an actix system.
+/// Binds like `bind`, and stops gracefully on SIGINT/SIGTERM: `/health` turns 503 and no new
+/// connection is accepted (a load balancer moves on; HAProxy retries a refused connection on
+/// another replica), MCP calls in flight get up to 10 s to finish, then the MCP sessions and
+/// their event streams end, and the other requests in flight get up to 10 s. Call within an
+/// actix system.
 pub fn bind_until_signal(state: AppState, addr: &str) -> std::io::Result<Bound> {
     let mcp = state.mcp.clone();
     let bound = bind_inner(state, addr, None, true)?;
@@ -301,6 +304,8 @@ pub fn bind_until_signal(state: AppState, addr: &str) -> std::io::Result<Bound> 
             _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, stopping"),
             _ = term.recv() => tracing::info!("SIGTERM received, stopping"),
         }
+        handle.pause().await;
+        mcp.drain(std::time::Duration::from_secs(10)).await;
         mcp.shutdown();
         handle.stop(true).await;
     });

@@ -144,6 +144,26 @@ pub struct McpEndpoints {
     sealed: Arc<SealedSessions>,
     held: Mutex<HashMap<String, Held>>,
     sweeping: std::sync::atomic::AtomicBool,
+    /// Streamable HTTP POSTs being answered (calls in flight), which a stop lets finish.
+    posts: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set when the process is stopping: `/health` says so, so that load balancers move on.
+    draining: std::sync::atomic::AtomicBool,
+}
+
+/// A POST being answered (see `McpEndpoints::posts`).
+struct Posting(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Posting {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Posting {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 /// Why a session id is not served.
@@ -185,6 +205,8 @@ impl McpEndpoints {
             sealed: Arc::default(),
             held: Mutex::new(HashMap::new()),
             sweeping: std::sync::atomic::AtomicBool::new(false),
+            posts: Arc::default(),
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -448,6 +470,30 @@ impl McpEndpoints {
         self.closing.cancel();
     }
 
+    /// The first step of a stop: `/health` answers 503 from now on (load balancers take this
+    /// replica out), and the calls in flight (streamable HTTP POSTs) get up to `patience` to
+    /// finish before the sessions end. Streams that only wait (GET) do not hold it.
+    pub async fn drain(&self, patience: Duration) {
+        use std::sync::atomic::Ordering;
+        self.draining.store(true, Ordering::Release);
+        let deadline = Instant::now() + patience;
+        while self.posts.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = self.posts.load(Ordering::Acquire);
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "stopping with MCP calls still in flight: they are cancelled"
+            );
+        }
+    }
+
+    /// Whether this process is stopping (see `drain`).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// The number of open legacy SSE sessions (streamable HTTP sessions are counted by the
     /// gateway's session registry).
     pub fn sse_session_count(&self) -> usize {
@@ -639,6 +685,7 @@ async fn streamable_http(
     {
         return Ok(*refusal);
     }
+    let posting = (req.method() == Method::POST).then(|| Posting::new(&endpoints.posts));
     // The session's sealed id (what the client holds) and rmcp's id of it (inside the seal).
     let mut session: Option<(String, SessionSeal, InUse)> = None;
     if let Some(sid) = &session_id {
@@ -752,6 +799,7 @@ async fn streamable_http(
     // The session stays in use (not released from memory) while its answer streams.
     let stream = body.into_data_stream().map(move |chunk| {
         let _in_use = &in_use;
+        let _posting = &posting;
         chunk.map_err(|never| match never {})
     });
     Ok(out.streaming::<_, std::convert::Infallible>(stream))

@@ -480,3 +480,56 @@ fn unused_sessions_are_released_from_memory_and_resumed_by_their_next_request() 
     assert_eq!(call_echo(&http, &base, &vmcp, &sessions[5], "x").0, 404);
     assert_eq!(health(&http, &base)["mcp_sessions"], 19);
 }
+
+/// A replica told to stop (SIGTERM) lets the MCP calls in flight finish before it ends their
+/// sessions, and says it is stopping on /health meanwhile (load balancers move on).
+#[test]
+fn a_stopping_replica_finishes_the_calls_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/v.db", dir.path().display());
+    let mut process = Running::start(&["--bind", "127.0.0.1:0"], &[("VMCP_DATABASE_URL", &url)]);
+    let base = process.base();
+    let http = client();
+    let (_, vmcp) = register_vmcp(
+        &http,
+        &base,
+        "team",
+        vmcp_fixture::harness::stdio_config("team", &[]),
+        json!({}),
+    );
+    let sid = initialize(&http, &base, &vmcp, "slow");
+    // Connected before the call, so that the call is only the sleep.
+    assert_eq!(call_echo(&http, &base, &vmcp, &sid, "warm").0, 200);
+    let call = {
+        let (http, base, vmcp, sid) = (http.clone(), base.clone(), vmcp.clone(), sid.clone());
+        std::thread::spawn(move || {
+            send(
+                &http,
+                &base,
+                &vmcp,
+                &sid,
+                json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                       "params": {"name": "team.sleep", "arguments": {"ms": 1500}}}),
+            )
+        })
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    let pid = process.child.id().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let during = http.get(format!("{base}/health")).send();
+    if let Ok(r) = during {
+        // Still answering on a kept connection: it says it is stopping.
+        assert_eq!(r.status(), 503);
+    }
+    let (status, answer) = call.join().unwrap();
+    assert_eq!(status, 200);
+    assert_eq!(
+        answer[0]["result"]["content"][0]["text"], "slept 1500 ms",
+        "{answer:?}"
+    );
+    assert!(process.child.wait().unwrap().success());
+}

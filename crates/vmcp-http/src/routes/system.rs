@@ -56,11 +56,19 @@ pub async fn replicas(
     tag = "system",
     responses(
         (status = 200, description = "Healthy", body = Health),
-        (status = 503, description = "The database is unavailable", body = ErrorBody),
+        (status = 503, description = "The database is unavailable, or the process is stopping", body = ErrorBody),
     )
 )]
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    if state.mcp.is_draining() {
+        return HttpResponse::ServiceUnavailable().json(ErrorBody {
+            error: "stopping".into(),
+            detail: "this vMCP process is stopping: its calls in flight finish, new ones go \
+                     to another replica"
+                .into(),
+        });
+    }
     match state.gateway.health().await {
         Ok(()) => HttpResponse::Ok().json(Health {
             status: "ok".into(),
