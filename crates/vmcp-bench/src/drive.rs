@@ -37,6 +37,10 @@ pub async fn run(d: Drive) -> Result<serde_json::Value> {
             let mut session_errors = 0usize;
             let mut errors = Vec::new();
             let session = mcp_session(&url).await?;
+            let protocol = session
+                .peer_info()
+                .map(|i| i.protocol_version.to_string())
+                .unwrap_or_default();
             while next.fetch_add(1, Ordering::Relaxed) < calls && Instant::now() < deadline {
                 let mut params = CallToolRequestParams::new(tool.clone());
                 params.arguments = json!({"message": format!("w{w}")}).as_object().cloned();
@@ -61,13 +65,15 @@ pub async fn run(d: Drive) -> Result<serde_json::Value> {
                 }
             }
             let _ = session.cancel().await;
-            anyhow::Ok((ok, failed, session_errors, errors))
+            anyhow::Ok((ok, failed, session_errors, errors, protocol))
         }));
     }
     let (mut ok, mut failed, mut session_errors, mut errors) = (Vec::new(), 0, 0, Vec::new());
+    let mut protocol = String::new();
     for t in tasks {
         match t.await? {
-            Ok((o, f, s, e)) => {
+            Ok((o, f, s, e, p)) => {
+                protocol = p;
                 ok.extend(o);
                 failed += f;
                 session_errors += s;
@@ -85,6 +91,7 @@ pub async fn run(d: Drive) -> Result<serde_json::Value> {
     };
     Ok(json!({
         "client": "rmcp",
+        "protocol": protocol,
         "ok": sample.latencies.len(),
         "failed": failed,
         "session_errors": session_errors,

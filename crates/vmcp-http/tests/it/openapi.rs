@@ -283,6 +283,7 @@ async fn what_the_handlers_answer_is_what_the_document_says() {
         ),
         (Method::GET, "/api/stats".into(), "/api/stats", None),
         (Method::GET, "/health".into(), "/health", None),
+        (Method::GET, "/api/replicas".into(), "/api/replicas", None),
     ]
     .into_iter()
     .chain(
