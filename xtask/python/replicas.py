@@ -579,14 +579,15 @@ def report():
                          + " | ".join(f"{c.get(k, 0):.2f}" for k in ("client", "HAProxy", "vMCP", "upstream", "Postgres"))
                          + " |")
         lines += ["", "Every process shares the same two cores, so a call costs the sum of its row: more replicas "
-                  "add no cores here, only a hop through HAProxy and more sessions to the upstream. On separate "
+                  "add no cores here, only a hop through HAProxy and more sessions to the upstream; through vMCP "
+                  "a call also costs the log (the Postgres column) and more work in the upstream. On separate "
                   "machines the vMCP column is what each replica adds, and replicas add up until the upstream or "
                   "Postgres (the log) is the bottleneck: see docs/deployment.md.", ""]
     if s:
         lines += [f"Sessions: {s['count']:,} legacy sessions opened on one replica in {s['opened_s']:.1f} s: "
-                  f"{s['rss_start_kib'] / 1024:.0f} MiB before, {s['rss_open_kib'] / 1024:.0f} MiB right after with "
-                  f"{s['in_memory_at_open']:,} still in memory (~{s['per_session_in_memory_kib']:.0f} KiB each), "
-                  f"{s['rss_idle_kib'] / 1024:.0f} MiB once all were "
+                  f"{s['rss_start_kib'] / 1024:.0f} MiB before, {s['rss_open_kib'] / 1024:.0f} MiB at the end of the "
+                  f"opening ({s['in_memory_at_open']:,} still in memory; the memory of those released meanwhile not "
+                  f"yet returned to the system), {s['rss_idle_kib'] / 1024:.0f} MiB once all were "
                   f"released after `--session-hold` ({s['per_session_idle_kib']:.2f} KiB each: their state is in their "
                   f"ids); a sample resumed on their next request. 2,000 stateless 2026-07-28 calls held no session "
                   f"({s['rss_before_stateless_kib'] / 1024:.0f} → {s['rss_after_stateless_kib'] / 1024:.0f} MiB).", ""]
