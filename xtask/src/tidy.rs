@@ -263,3 +263,57 @@ fn no_error_is_classified_by_its_text() {
         }
     }
 }
+
+/// The `VMCP_*` variables of every flag of the binary (`env = "VMCP_..."`).
+fn binary_variables() -> BTreeSet<String> {
+    let main = std::fs::read_to_string(root().join("crates/vmcp/src/main.rs")).unwrap();
+    main.split("env = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(String::from)
+        .collect()
+}
+
+/// Every `VMCP_*` name a word of `text` mentions.
+fn mentioned_variables(text: &str) -> BTreeSet<String> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("VMCP_") && w.len() > 5)
+        .map(String::from)
+        .collect()
+}
+
+/// The deployment files (docs/deployment.md, deploy/) and docs/configuration.md set only
+/// variables the binary reads: a renamed flag cannot leave a manifest setting nothing.
+#[test]
+fn deployment_files_set_only_variables_the_binary_reads() {
+    let known = binary_variables();
+    assert!(known.contains("VMCP_SESSION_KEY"), "{known:?}");
+    let mut files = vec![
+        root().join("docs/deployment.md"),
+        root().join("docs/configuration.md"),
+    ];
+    for dir in ["deploy", "deploy/kubernetes"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                files.push(path);
+            }
+        }
+    }
+    // Variables of the tests and tools, not of the binary.
+    let not_flags = [
+        "VMCP_TEST_DATABASE_URL",
+        "VMCP_BENCH_POSTGRES",
+        "VMCP_TOOLS_DIR",
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for var in mentioned_variables(&text) {
+            assert!(
+                known.contains(&var) || not_flags.contains(&var.as_str()),
+                "{} sets {var}, which the binary does not read (its variables: {known:?})",
+                file.display()
+            );
+        }
+    }
+}

@@ -54,8 +54,12 @@ pub struct ReplicaOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 enum Message {
-    /// A client ended its session: its id is refused from now on.
-    SessionEnded { from: String, session: String },
+    /// A client ended its session: its id is refused until `until`.
+    SessionEnded {
+        from: String,
+        session: String,
+        until: vmcp_domain::Timestamp,
+    },
     /// A server's connection state changed on the sending replica.
     ServerStatus {
         from: String,
@@ -88,6 +92,9 @@ enum Input {
 /// The replica's part of the gateway.
 pub struct Cluster {
     pub options: ReplicaOptions,
+    /// This process among the replicas (its id and a random suffix): what it announces is
+    /// told from a twin's with the same id.
+    instance: String,
     started_at: vmcp_domain::Timestamp,
     /// The latest configuration revision applied here.
     revision: AtomicI64,
@@ -109,7 +116,12 @@ impl Cluster {
         if options.id.is_empty() {
             options.id = format!("vmcp-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
         }
-        store.set_origin(&options.id);
+        let instance = format!(
+            "{}#{}",
+            options.id,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        store.set_origin(&instance);
         let single_node = store.lock_single_node()?;
         let now = vmcp_domain::time::now();
         let since = now - chrono::Duration::from_std(ALIVE).expect("a short duration");
@@ -153,6 +165,7 @@ impl Cluster {
         })?;
         Ok(Self {
             options,
+            instance,
             started_at: now,
             revision: AtomicI64::new(store.config_revision().unwrap_or(0)),
             listening: AtomicBool::new(false),
@@ -175,6 +188,17 @@ impl Cluster {
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::Acquire)
     }
+
+    /// Notes a connect or disconnect made through this replica (so that its own announcement
+    /// is not taken for another replica's change).
+    pub(crate) fn set_wanted(&self, server_id: &str, on: bool) {
+        let mut wanted = self.wanted.lock().expect("wanted lock");
+        if on {
+            wanted.insert(server_id.to_string());
+        } else {
+            wanted.remove(server_id);
+        }
+    }
 }
 
 impl Gateway {
@@ -190,6 +214,7 @@ impl Gateway {
                 if gateway.cluster.stopped.load(Ordering::Acquire) {
                     return;
                 }
+                gateway.sessions.prune_revoked();
                 let servers = gateway.server_view();
                 let id = gateway.cluster.options.id.clone();
                 if let Err(e) = gateway.db(move |s| s.replica_seen(&id, &servers)).await {
@@ -236,7 +261,7 @@ impl Gateway {
                 };
                 let Some(gateway) = me.upgrade() else { return };
                 let message = Message::ServerStatus {
-                    from: gateway.cluster.options.id.clone(),
+                    from: gateway.cluster.instance.clone(),
                     server_id,
                     status,
                     last_error: last_error.map(|e| truncate(e, 2000)),
@@ -262,18 +287,42 @@ impl Gateway {
         }
     }
 
-    /// Ends an MCP session at its client's request: its id is refused here and, through the
-    /// database, by every other replica.
-    pub fn end_session_everywhere(self: &Arc<Self>, transport_id: &str, keep: Duration) {
-        self.sessions.revoke(transport_id, keep);
-        if self.store.backend() == vmcp_store::Backend::Postgres {
-            let me = self.clone();
-            let message = Message::SessionEnded {
-                from: self.cluster.options.id.clone(),
-                session: transport_id.to_string(),
-            };
-            tokio::spawn(async move { me.announce(&message).await });
+    /// Ends an MCP session at its client's request: its id is refused here at once and,
+    /// through the database, by every other replica and by replicas started later, until
+    /// `until` (when its age refuses it anyway).
+    pub fn end_session_everywhere(
+        self: &Arc<Self>,
+        transport_id: &str,
+        until: vmcp_domain::Timestamp,
+    ) {
+        self.sessions.revoke(transport_id, until);
+        let me = self.clone();
+        let session = transport_id.to_string();
+        tokio::spawn(async move {
+            let key = session.clone();
+            if let Err(e) = me.db(move |s| s.end_session(&key, until.naive_utc())).await {
+                tracing::warn!(error = %e, "cannot record an ended session");
+            }
+            if me.store.backend() == vmcp_store::Backend::Postgres {
+                let message = Message::SessionEnded {
+                    from: me.cluster.instance.clone(),
+                    session,
+                    until,
+                };
+                me.announce(&message).await;
+            }
+        });
+    }
+
+    /// Reads the sessions ended at their clients' request (at start, and after the listener
+    /// reconnects: announcements may have been missed).
+    pub(crate) async fn load_ended_sessions(&self) -> crate::Result<()> {
+        let now = vmcp_domain::time::now().naive_utc();
+        let ended = self.db(move |s| s.ended_sessions(now)).await?;
+        for (id, until) in ended {
+            self.sessions.revoke(&id, until.and_utc());
         }
+        Ok(())
     }
 
     /// This replica's view of the servers, as JSON for its row.
@@ -339,11 +388,7 @@ impl Gateway {
 
     async fn apply(self: &Arc<Self>, input: Input) {
         match input {
-            Input::ReloadAll => {
-                if let Err(e) = self.reload_all().await {
-                    tracing::warn!(error = %e, "reloading the configuration failed");
-                }
-            }
+            Input::ReloadAll => self.reload_all_until_done().await,
             Input::Note(n) if n.channel == CONFIG_CHANNEL => {
                 let Ok(change) = serde_json::from_str::<ConfigChange>(&n.payload) else {
                     tracing::warn!(payload = %n.payload, "unreadable configuration change");
@@ -353,35 +398,46 @@ impl Gateway {
                     "server" => self.reload_server(&change.id).await,
                     _ => self.reload_vmcp(&change.id).await,
                 };
-                if let Err(e) = result {
-                    tracing::warn!(error = %e, id = %change.id, "applying a configuration change failed");
+                match result {
+                    Ok(()) => {
+                        self.cluster
+                            .revision
+                            .fetch_max(change.revision, Ordering::AcqRel);
+                    }
+                    Err(e) => {
+                        // Not applied: everything is read again (the revision moves then).
+                        tracing::warn!(error = %e, id = %change.id, "applying a configuration change failed; reloading everything");
+                        self.reload_all_until_done().await;
+                    }
                 }
-                self.cluster
-                    .revision
-                    .fetch_max(change.revision, Ordering::AcqRel);
             }
             Input::Note(n) if n.channel == LOGS_CHANNEL => {
                 let Ok(written) = serde_json::from_str::<LogsWritten>(&n.payload) else {
                     return;
                 };
-                if written.from == self.cluster.options.id || !self.feed_watched() {
+                if written.from == self.cluster.instance || !self.feed_watched() {
                     // Ours (already on the feed), or no live feed is open here.
                     return;
                 }
                 match self.db(move |s| s.logs_by_ids(&written.logs)).await {
                     Ok(entries) => {
                         for entry in entries {
-                            self.supervisor
-                                .publish(GatewayEvent::Operation(Box::new(entry)));
+                            let _ = self
+                                .operations
+                                .send(GatewayEvent::Operation(Box::new(entry)));
                         }
                     }
                     Err(e) => tracing::debug!(error = %e, "cannot read another replica's log rows"),
                 }
             }
             Input::Note(n) => match serde_json::from_str::<Message>(&n.payload) {
-                Ok(Message::SessionEnded { from, session }) if from != self.cluster.options.id => {
-                    self.sessions
-                        .revoke(&session, Duration::from_secs(30 * 24 * 3600));
+                Ok(Message::SessionEnded {
+                    from,
+                    session,
+                    until,
+                }) if from != self.cluster.instance => {
+                    self.sessions.revoke(&session, until);
+                    // Its calls here stop; the HTTP layer closes what is left of it.
                     self.sessions.end(&session);
                 }
                 Ok(Message::ServerStatus {
@@ -389,12 +445,14 @@ impl Gateway {
                     server_id,
                     status,
                     last_error,
-                }) if from != self.cluster.options.id => {
+                }) if from != self.cluster.instance => {
+                    // The replica's id, without its process suffix.
+                    let replica = from.rsplit_once('#').map_or(from.as_str(), |(id, _)| id);
                     self.supervisor.publish(GatewayEvent::ServerStatus {
                         server_id,
                         status,
                         last_error,
-                        replica: Some(from),
+                        replica: Some(replica.to_string()),
                     });
                 }
                 Ok(_) => {}
@@ -476,8 +534,27 @@ impl Gateway {
         Ok(())
     }
 
-    /// Reloads every server and vMCP (after the listener reconnected).
+    /// `reload_all`, again after a pause while it fails (the database is away).
+    async fn reload_all_until_done(self: &Arc<Self>) {
+        let mut pause = Duration::from_millis(250);
+        loop {
+            match self.reload_all().await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "reloading the configuration failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(10));
+                }
+            }
+            if self.cluster.stopped.load(Ordering::Acquire) {
+                return;
+            }
+        }
+    }
+
+    /// Reloads every server and vMCP, and the ended sessions (after the listener reconnected).
     async fn reload_all(self: &Arc<Self>) -> crate::Result<()> {
+        self.load_ended_sessions().await?;
         let (servers, vmcps, revision) = self
             .db(|s| Ok((s.list_servers()?, s.list_vmcps()?, s.config_revision()?)))
             .await?;
@@ -555,7 +632,7 @@ fn listen_loop(
         }
         let mut checked = Instant::now();
         loop {
-            if stopped.load(Ordering::Acquire) {
+            if stopped.load(Ordering::Acquire) || gateway.strong_count() == 0 {
                 return;
             }
             let polled = listener.poll().and_then(|notes| {

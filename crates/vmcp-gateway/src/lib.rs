@@ -69,11 +69,17 @@ pub struct Gateway {
     pub cluster: cluster::Cluster,
     /// Live feeds (`/ws`) open here: other replicas' log rows are read only for them.
     feeds: std::sync::atomic::AtomicUsize,
+    /// Finished operations (`GatewayEvent::Operation`), this replica's and the others', for
+    /// the live feeds.
+    operations: tokio::sync::broadcast::Sender<GatewayEvent>,
 }
 
 /// A live feed's hold on the gateway's events (see `Gateway::watch_feed`).
 pub struct Feed {
+    /// Changes: server states, catalogs, vMCPs.
     pub events: tokio::sync::broadcast::Receiver<GatewayEvent>,
+    /// Finished operations (`GatewayEvent::Operation`).
+    pub operations: tokio::sync::broadcast::Receiver<GatewayEvent>,
     gateway: std::sync::Weak<Gateway>,
 }
 
@@ -96,7 +102,10 @@ impl Gateway {
     ) -> vmcp_store::Result<Arc<Self>> {
         let cluster = cluster::Cluster::join(&store, options.replica.clone())?;
         let (events, _) = tokio::sync::broadcast::channel(1024);
-        let oplog = oplog::OpLog::start(store.clone(), events.clone(), options.logs);
+        // Finished operations go to the live feeds on a channel of their own: a burst of them
+        // never makes the sessions' watchers (which only want changes) fall behind.
+        let (operations, _) = tokio::sync::broadcast::channel(4096);
+        let oplog = oplog::OpLog::start(store.clone(), operations.clone(), options.logs);
         let supervisor =
             Supervisor::new(store.clone(), runtime.clone(), events, options.supervisor);
         for server in store.list_servers()? {
@@ -122,7 +131,13 @@ impl Gateway {
             ),
             cluster,
             feeds: std::sync::atomic::AtomicUsize::new(0),
+            operations,
         });
+        // Sessions ended at their clients' request stay ended across restarts.
+        let now = vmcp_domain::time::now().naive_utc();
+        for (id, until) in gateway.store.ended_sessions(now)? {
+            gateway.sessions.revoke(&id, until.and_utc());
+        }
         gateway.start_cluster(&runtime);
         // Before any server starts: its first words on stderr are scrubbed too.
         gateway.refresh_log_secrets();
@@ -211,6 +226,7 @@ impl Gateway {
         self.feeds.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         Feed {
             events: self.subscribe(),
+            operations: self.operations.subscribe(),
             gateway: Arc::downgrade(self),
         }
     }

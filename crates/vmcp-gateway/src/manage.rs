@@ -94,6 +94,7 @@ impl Gateway {
         let slot = self.supervisor.upsert(&server);
         let key = id.to_string();
         self.db(move |s| s.set_auto_connect(&key, true)).await?;
+        self.cluster.set_wanted(id, true);
         let state = self.supervisor.connect(&slot).await;
         match state.status {
             ServerStatus::Connected => Ok(ConnectResponse {
@@ -128,6 +129,7 @@ impl Gateway {
             s.set_auto_connect(&key, false)
         })
         .await?;
+        self.cluster.set_wanted(id, false);
         if let Some(slot) = self.supervisor.slot(id) {
             self.supervisor.stop(&slot).await;
         }

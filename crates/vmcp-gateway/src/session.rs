@@ -39,14 +39,16 @@ pub struct SessionInfo {
 #[derive(Default)]
 pub struct Sessions {
     open: Mutex<HashMap<String, SessionInfo>>,
-    /// The end of each session, by the id its transport gave it (`Mcp-Session-Id`).
-    ends: Mutex<HashMap<String, CancellationToken>>,
-    /// Sessions (by transport id) whose state is more than their id carries: a log level set
-    /// or resource subscriptions. They stay in memory while they are open.
-    pins: Mutex<HashSet<String>>,
-    /// Sessions (by transport id) that ended by their client's request, with when: their ids
-    /// are refused by every replica, also one that never held them.
-    revoked: Mutex<HashMap<String, std::time::Instant>>,
+    /// The end of each session, by the id its transport gave it (`Mcp-Session-Id`), with the
+    /// handler's own id (a session resumed under the same transport id is another handler:
+    /// the old one's end must not remove the new one's entries).
+    ends: Mutex<HashMap<String, (String, CancellationToken)>>,
+    /// Sessions (by transport id, with their handler's id) whose state is more than their id
+    /// carries: a log level set or resource subscriptions. They stay in memory while open.
+    pins: Mutex<HashMap<String, String>>,
+    /// Sessions (by transport id) that ended by their client's request, until when their ids
+    /// are refused (by every replica, also one that never held them; see `cluster.rs`).
+    revoked: Mutex<HashMap<String, Timestamp>>,
 }
 
 impl Sessions {
@@ -58,7 +60,7 @@ impl Sessions {
             .lock()
             .expect("sessions lock")
             .remove(transport_id);
-        token.map(|t| t.cancel()).is_some()
+        token.map(|(_, t)| t.cancel()).is_some()
     }
 
     pub fn list(&self) -> Vec<SessionInfo> {
@@ -80,31 +82,40 @@ impl Sessions {
         self.pins
             .lock()
             .expect("sessions lock")
-            .contains(transport_id)
+            .contains_key(transport_id)
     }
 
-    fn pin(&self, transport_id: &str) {
+    fn pin(&self, transport_id: &str, handler: &str) {
         self.pins
             .lock()
             .expect("sessions lock")
-            .insert(transport_id.to_string());
+            .insert(transport_id.to_string(), handler.to_string());
     }
 
     /// Notes that the session `transport_id` ended at its client's request (here or on
-    /// another replica): its id is refused from now on. Entries older than `keep` are dropped
-    /// (by then the id is refused for its age).
-    pub fn revoke(&self, transport_id: &str, keep: std::time::Duration) {
-        let now = std::time::Instant::now();
-        let mut revoked = self.revoked.lock().expect("sessions lock");
-        revoked.retain(|_, at| now.duration_since(*at) < keep);
-        revoked.insert(transport_id.to_string(), now);
+    /// another replica): its id is refused until `until` (when its age refuses it anyway).
+    pub fn revoke(&self, transport_id: &str, until: Timestamp) {
+        self.revoked
+            .lock()
+            .expect("sessions lock")
+            .insert(transport_id.to_string(), until);
     }
 
     pub fn is_revoked(&self, transport_id: &str) -> bool {
         self.revoked
             .lock()
             .expect("sessions lock")
-            .contains_key(transport_id)
+            .get(transport_id)
+            .is_some_and(|until| *until > time::now())
+    }
+
+    /// Forgets the revocations that expired.
+    pub fn prune_revoked(&self) {
+        let now = time::now();
+        self.revoked
+            .lock()
+            .expect("sessions lock")
+            .retain(|_, until| *until > now);
     }
 }
 
@@ -136,18 +147,15 @@ impl Drop for State {
                 .expect("sessions lock")
                 .remove(&self.id);
             if let Some(transport_id) = self.transport_id.lock().expect("lock").take() {
-                gateway
-                    .sessions
-                    .ends
-                    .lock()
-                    .expect("sessions lock")
-                    .remove(&transport_id);
-                gateway
-                    .sessions
-                    .pins
-                    .lock()
-                    .expect("sessions lock")
-                    .remove(&transport_id);
+                let mut ends = gateway.sessions.ends.lock().expect("sessions lock");
+                if ends.get(&transport_id).is_some_and(|(h, _)| *h == self.id) {
+                    ends.remove(&transport_id);
+                }
+                drop(ends);
+                let mut pins = gateway.sessions.pins.lock().expect("sessions lock");
+                if pins.get(&transport_id).is_some_and(|h| *h == self.id) {
+                    pins.remove(&transport_id);
+                }
             }
         }
     }
@@ -252,7 +260,7 @@ impl VmcpSession {
     /// Keeps this session in memory while it is open: it holds state its id does not carry.
     fn pin(&self) {
         if let Some(id) = self.state.transport_id.lock().expect("lock").as_deref() {
-            self.gateway.sessions.pin(id);
+            self.gateway.sessions.pin(id, &self.state.id);
         }
     }
 
@@ -298,7 +306,17 @@ impl VmcpSession {
     fn caller(&self, context: &RequestContext<RoleServer>) -> crate::Caller {
         let mut client_id = self.state.client_id.lock().expect("client id lock").clone();
         if client_id.is_empty() {
-            client_id = stateless_client_id(context.client_info().as_ref());
+            // A session whose `notifications/initialized` went to another replica (a balancer
+            // may send it anywhere) is named as on that replica.
+            let transport_id = context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| p.headers.get("mcp-session-id"))
+                .and_then(|v| v.to_str().ok());
+            client_id = match (transport_id, context.peer.peer_info()) {
+                (Some(id), Some(info)) => crate::session::client_id(Some(&info), id),
+                _ => stateless_client_id(context.client_info().as_ref()),
+            };
         }
         crate::Caller {
             client_id,
@@ -616,6 +634,11 @@ impl ServerHandler for VmcpSession {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        // A resumed session hears `initialized` twice: from the replayed handshake, then from
+        // its client (whose first request after `initialize` resumed it). Once is enough.
+        if self.state.events.lock().expect("events lock").is_some() {
+            return;
+        }
         let transport_id = context
             .extensions
             .get::<http::request::Parts>()
@@ -633,7 +656,10 @@ impl ServerHandler for VmcpSession {
                 .ends
                 .lock()
                 .expect("sessions lock")
-                .insert(transport_id.clone(), self.state.ended.clone());
+                .insert(
+                    transport_id.clone(),
+                    (self.state.id.clone(), self.state.ended.clone()),
+                );
             *self.state.transport_id.lock().expect("lock") = Some(transport_id);
         }
         *self.state.client_id.lock().expect("client id lock") = client.clone();

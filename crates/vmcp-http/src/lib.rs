@@ -282,11 +282,11 @@ pub fn bind(state: AppState, addr: &str, workers: Option<usize>) -> std::io::Res
     bind_inner(state, addr, workers, false)
 }
 
-/// Binds like `bind`, and stops gracefully on SIGINT/SIGTERM: `/health` turns 503 and no new
-/// connection is accepted (a load balancer moves on; HAProxy retries a refused connection on
-/// another replica), MCP calls in flight get up to 10 s to finish, then the MCP sessions and
-/// their event streams end, and the other requests in flight get up to 10 s. Call within an
-/// actix system.
+/// Binds like `bind`, and stops gracefully on SIGINT/SIGTERM: `/health` turns 503 (a load
+/// balancer takes the replica out) and no new connection is taken (they wait in the socket's
+/// queue and are reset at exit, which HAProxy retries on another replica), MCP calls in flight
+/// get up to 10 s to finish, then the MCP sessions and their event streams end, and the other
+/// requests in flight get up to 10 s. Call within an actix system.
 pub fn bind_until_signal(state: AppState, addr: &str) -> std::io::Result<Bound> {
     let mcp = state.mcp.clone();
     let bound = bind_inner(state, addr, None, true)?;

@@ -15,6 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Full};
+use rmcp::model::InitializeRequestParams;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::{
     SessionState, SessionStore, SessionStoreError,
@@ -104,6 +105,19 @@ impl SealedSessions {
             .lock()
             .expect("sealed sessions lock")
             .remove(transport_id)
+    }
+}
+
+/// Takes a session's parameters back out of `SealedSessions` when the request that put them
+/// there ends, however it ends (rmcp took them if it resumed the session).
+struct Unstore {
+    sealed: Arc<SealedSessions>,
+    transport_id: String,
+}
+
+impl Drop for Unstore {
+    fn drop(&mut self) {
+        self.sealed.take(&self.transport_id);
     }
 }
 
@@ -282,7 +296,8 @@ impl McpEndpoints {
             }
             // Unused here for long, but other replicas may have served it meanwhile.
         }
-        let age = vmcp_domain::time::now().timestamp() - seal.began;
+        // Replicas' clocks differ a little: a session begun "in the future" is young.
+        let age = (vmcp_domain::time::now().timestamp() - seal.began).max(0);
         let resumable = shared_key
             && u64::try_from(age)
                 .is_ok_and(|a| Duration::from_secs(a) < self.options.resume_max_age());
@@ -298,31 +313,26 @@ impl McpEndpoints {
                 in_memory: false,
             },
         );
+        drop(held);
+        // A session resumed here counts against the cap like one opened here.
+        self.enforce_cap(&seal.transport_id);
         Ok(InUse {
             endpoints: Arc::downgrade(self),
             transport_id: seal.transport_id.clone(),
         })
     }
 
-    /// A new session was opened: records it, and ends (or, with a shared key, forgets) the
-    /// least recently used ones while there are more than allowed.
-    fn opened(self: &Arc<Self>, vmcp_id: &str, transport_id: &str) -> InUse {
+    /// Ends (or, with a shared key, forgets) the least recently used sessions not in use while
+    /// there are more than `max_sessions`; never `keep`.
+    fn enforce_cap(self: &Arc<Self>, keep: &str) {
         let evicted: Vec<(String, String)> = {
             let mut held = self.held.lock().expect("sessions lock");
-            held.insert(
-                transport_id.to_string(),
-                Held {
-                    vmcp_id: vmcp_id.to_string(),
-                    last: Instant::now(),
-                    busy: 1,
-                    in_memory: true,
-                },
-            );
             let mut gone = Vec::new();
             while held.len() > self.options.max_sessions.max(1) {
+                // A session in use (a request, an open stream) is not "least recently used".
                 let oldest = held
                     .iter()
-                    .filter(|(id, _)| id.as_str() != transport_id)
+                    .filter(|(id, h)| id.as_str() != keep && h.busy == 0)
                     .min_by_key(|(_, h)| h.last)
                     .map(|(id, h)| (id.clone(), h.vmcp_id.clone()));
                 let Some((id, vmcp)) = oldest else { break };
@@ -335,6 +345,21 @@ impl McpEndpoints {
         for (id, vmcp) in evicted {
             self.end_later(&vmcp, &id);
         }
+    }
+
+    /// A new session was opened: records it, and ends (or, with a shared key, forgets) the
+    /// least recently used ones while there are more than allowed.
+    fn opened(self: &Arc<Self>, vmcp_id: &str, transport_id: &str) -> InUse {
+        self.held.lock().expect("sessions lock").insert(
+            transport_id.to_string(),
+            Held {
+                vmcp_id: vmcp_id.to_string(),
+                last: Instant::now(),
+                busy: 1,
+                in_memory: true,
+            },
+        );
+        self.enforce_cap(transport_id);
         self.start_sweeping();
         InUse {
             endpoints: Arc::downgrade(self),
@@ -387,6 +412,11 @@ impl McpEndpoints {
             let mut release = Vec::new();
             let mut expired = Vec::new();
             for (id, h) in held.iter_mut() {
+                // Ended at its client's request on another replica: close what is left here.
+                if self.gateway.sessions.is_revoked(id) {
+                    expired.push((id.clone(), h.vmcp_id.clone()));
+                    continue;
+                }
                 if h.busy > 0 {
                     continue;
                 }
@@ -411,6 +441,17 @@ impl McpEndpoints {
         }
         for (id, vmcp) in release {
             use rmcp::transport::streamable_http_server::SessionManager;
+            // Used again since it was chosen: keep it (a request admitted after the close
+            // below finds it gone and resumes it, see `streamable_http`).
+            let reused = self
+                .held
+                .lock()
+                .expect("sessions lock")
+                .get(&id)
+                .is_none_or(|h| h.busy > 0 || h.in_memory);
+            if reused {
+                continue;
+            }
             let endpoint = self.http.lock().expect("services lock").get(&vmcp).cloned();
             if let Some(endpoint) = endpoint {
                 tracing::debug!(session = %id, "MCP session unused: released from memory");
@@ -432,11 +473,15 @@ impl McpEndpoints {
         let _ = endpoint.manager.close_session(&transport_id.into()).await;
     }
 
-    /// Ends a session at its client's request: also every other replica refuses its id.
-    async fn delete_session(&self, transport_id: &str, endpoint: &HttpEndpoint) {
+    /// Ends a session at its client's request: also every other replica refuses its id, until
+    /// its age would refuse it anyway.
+    async fn delete_session(self: &Arc<Self>, seal: &SessionSeal, endpoint: &HttpEndpoint) {
+        let until = vmcp_domain::time::Timestamp::from_timestamp(seal.began, 0).unwrap_or_default()
+            + self.options.resume_max_age()
+            + Duration::from_secs(60);
         self.gateway
-            .end_session_everywhere(transport_id, self.options.resume_max_age());
-        self.end_session(transport_id, endpoint).await;
+            .end_session_everywhere(&seal.transport_id, until);
+        self.end_session(&seal.transport_id, endpoint).await;
     }
 
     /// Whether rmcp holds the session `transport_id` of this vMCP in memory.
@@ -687,7 +732,7 @@ async fn streamable_http(
     }
     let posting = (req.method() == Method::POST).then(|| Posting::new(&endpoints.posts));
     // The session's sealed id (what the client holds) and rmcp's id of it (inside the seal).
-    let mut session: Option<(String, SessionSeal, InUse)> = None;
+    let mut session: Option<(String, SessionSeal, InUse, InitializeRequestParams)> = None;
     if let Some(sid) = &session_id {
         // Sessions are per vMCP: another vMCP's session is as unknown as an expired one.
         let Some(seal) = endpoints.options.session_key.open(sid) else {
@@ -698,20 +743,13 @@ async fn streamable_http(
         };
         if req.method() == Method::DELETE {
             // Cancels the session's calls in flight upstream at once, then closes it.
-            endpoints
-                .delete_session(&seal.transport_id, &endpoint)
-                .await;
+            endpoints.delete_session(&seal, &endpoint).await;
             return Ok(HttpResponse::Ok().finish());
         }
-        if !endpoints.in_memory(&seal.transport_id, &endpoint).await {
-            // Released here, or never held here: rmcp resumes it from its `initialize`.
-            match serde_json::from_value(seal.initialize.clone()) {
-                Ok(params) => endpoints
-                    .sealed
-                    .put(&seal.transport_id, SessionState::new(params)),
-                Err(_) => return Ok(session_not_found(sid)),
-            }
-        }
+        let Ok(params) = serde_json::from_value::<InitializeRequestParams>(seal.initialize.clone())
+        else {
+            return Ok(session_not_found(sid));
+        };
         if let Some(h) = endpoints
             .held
             .lock()
@@ -720,35 +758,58 @@ async fn streamable_http(
         {
             h.in_memory = true;
         }
-        session = Some((sid.clone(), seal, in_use));
+        session = Some((sid.clone(), seal, in_use, params));
     }
-    let mut builder = http::Request::builder()
-        .method(req.method().as_str())
-        .uri(req.uri().to_string());
-    for (name, value) in req.headers() {
-        if name.as_str() == "mcp-session-id" {
+    let build = || {
+        let mut builder = http::Request::builder()
+            .method(req.method().as_str())
+            .uri(req.uri().to_string());
+        for (name, value) in req.headers() {
+            if name.as_str() == "mcp-session-id" {
+                continue;
+            }
+            builder = builder.header(name.as_str(), value.as_bytes());
+        }
+        if let Some((_, seal, _, _)) = &session {
+            builder = builder.header("mcp-session-id", seal.transport_id.as_str());
+        }
+        builder
+            .body(Full::new(body.clone()))
+            .map_err(|e| vmcp_gateway::GatewayError::bad_request(format!("bad request: {e}")))
+    };
+    let mut resumed = false;
+    let response = loop {
+        // Released here, or never held here: rmcp resumes it by replaying its `initialize`.
+        let restoring = match &session {
+            Some((_, seal, _, params))
+                if resumed || !endpoints.in_memory(&seal.transport_id, &endpoint).await =>
+            {
+                endpoints
+                    .sealed
+                    .put(&seal.transport_id, SessionState::new(params.clone()));
+                Some(Unstore {
+                    sealed: endpoints.sealed.clone(),
+                    transport_id: seal.transport_id.clone(),
+                })
+            }
+            _ => None,
+        };
+        let response = endpoint.service.handle(build()?).await;
+        drop(restoring);
+        if session.is_some() && !resumed && response.status() == http::StatusCode::NOT_FOUND {
+            // Released between the check and the request (it was unused): resume it.
+            resumed = true;
             continue;
         }
-        builder = builder.header(name.as_str(), value.as_bytes());
-    }
-    if let Some((_, seal, _)) = &session {
-        builder = builder.header("mcp-session-id", seal.transport_id.as_str());
-    }
-    let request = builder
-        .body(Full::new(body))
-        .map_err(|e| vmcp_gateway::GatewayError::bad_request(format!("bad request: {e}")))?;
-    let response = endpoint.service.handle(request).await;
-    if let Some((_, seal, _)) = &session {
-        // Not taken if the session was in memory after all.
-        endpoints.sealed.take(&seal.transport_id);
-    }
+        break response;
+    };
     let (mut parts, body) = response.into_parts();
     let status =
         StatusCode::from_u16(parts.status.as_u16()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     // rmcp names the session by its own id: the client gets the sealed one.
     let mut in_use = None;
     match (&session, parts.headers.remove("mcp-session-id")) {
-        (Some((sid, _, _)), Some(_)) => {
+        (Some((sid, _, _, _)), Some(_)) => {
             parts.headers.insert(
                 "mcp-session-id",
                 http::HeaderValue::from_str(sid).expect("a sealed id is a header value"),
@@ -777,7 +838,7 @@ async fn streamable_http(
         }
         _ => {}
     }
-    let in_use = in_use.or(session.map(|(_, _, u)| u));
+    let in_use = in_use.or(session.map(|(_, _, u, _)| u));
     let is_json = parts
         .headers
         .get(http::header::CONTENT_TYPE)

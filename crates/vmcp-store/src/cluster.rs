@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Text};
 use diesel::{Connection, PgConnection};
 
 use crate::conn::DbConnection;
-use crate::schema::replicas;
+use crate::schema::{ended_sessions, replicas};
 use crate::{DatabaseUrl, Result, Store, StoreError};
 
 /// Announces each change of a server or vMCP (payload: `{"kind", "id", "revision"}`), from the
@@ -233,6 +233,35 @@ impl Store {
             .filter(replicas::seen_at.ge(since))
             .order((replicas::started_at.asc(), replicas::id.asc()))
             .select(ReplicaRow::as_select())
+            .load(&mut *conn)?)
+    }
+
+    /// Records that the session `transport_id` ended at its client's request: refused by every
+    /// replica until `until` (when its id would be refused for its age anyway).
+    pub fn end_session(&self, transport_id: &str, until: NaiveDateTime) -> Result<()> {
+        self.write(|conn| {
+            diesel::delete(
+                ended_sessions::table.filter(ended_sessions::transport_id.eq(transport_id)),
+            )
+            .execute(conn)?;
+            diesel::insert_into(ended_sessions::table)
+                .values((
+                    ended_sessions::transport_id.eq(transport_id),
+                    ended_sessions::until.eq(until),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// The sessions ended and not yet expired, with when each may be forgotten; expired ones
+    /// are deleted.
+    pub fn ended_sessions(&self, now: NaiveDateTime) -> Result<Vec<(String, NaiveDateTime)>> {
+        let mut conn = self.conn()?;
+        diesel::delete(ended_sessions::table.filter(ended_sessions::until.lt(now)))
+            .execute(&mut *conn)?;
+        Ok(ended_sessions::table
+            .select((ended_sessions::transport_id, ended_sessions::until))
             .load(&mut *conn)?)
     }
 

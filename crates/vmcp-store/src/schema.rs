@@ -90,3 +90,10 @@ diesel::table! {
         servers -> Text,
     }
 }
+
+diesel::table! {
+    ended_sessions (transport_id) {
+        transport_id -> Text,
+        until -> Timestamp,
+    }
+}

@@ -47,6 +47,17 @@ fn client() -> reqwest::blocking::Client {
 
 /// Opens a 2025-era session on `base` and returns its id.
 fn initialize(http: &reqwest::blocking::Client, base: &str, vmcp: &str, name: &str) -> String {
+    initialize_across(http, base, base, vmcp, name)
+}
+
+/// Sends `initialize` to `base` and `notifications/initialized` to `then` (a balancer may).
+fn initialize_across(
+    http: &reqwest::blocking::Client,
+    base: &str,
+    then: &str,
+    vmcp: &str,
+    name: &str,
+) -> String {
     let r = http
         .post(format!("{base}/vmcp/{vmcp}/mcp"))
         .header("accept", "application/json, text/event-stream")
@@ -67,7 +78,7 @@ fn initialize(http: &reqwest::blocking::Client, base: &str, vmcp: &str, name: &s
     );
     let (status, _) = send(
         http,
-        base,
+        then,
         vmcp,
         &sid,
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -171,7 +182,8 @@ fn any_replica_serves_any_session_and_every_replica_follows_the_configuration() 
 
     // A session opened on A is served by B and by A in turn, with no session error: B has
     // never seen it, and resumes it from its sealed id.
-    let sid = initialize(&http, &a, &vmcp, "sdk-under-test");
+    // `initialized` lands on B, which has never seen the session: B resumes it on it.
+    let sid = initialize_across(&http, &a, &b, &vmcp, "sdk-under-test");
     assert!(
         sid.starts_with("v1.") && !sid.contains("sdk-under-test"),
         "{sid}"
@@ -257,6 +269,11 @@ fn any_replica_serves_any_session_and_every_replica_follows_the_configuration() 
         "list_changed reached a session on the other replica {:?} after the change",
         heard_at.duration_since(changed_at)
     );
+    // Once: a resumed session is not watched twice.
+    assert!(
+        heard.recv_timeout(Duration::from_millis(800)).is_err(),
+        "list_changed twice for one change"
+    );
     let (status, list) = send(
         &http,
         &b,
@@ -289,8 +306,11 @@ fn any_replica_serves_any_session_and_every_replica_follows_the_configuration() 
         Duration::from_secs(5),
         || call_echo(&http, &a, &vmcp, &sid, "after").0 == 404,
     );
+    // So does a replica started afterwards (the end is recorded, not only announced).
+    let (_c, c) = replica(&db, Some(KEY), &[]);
+    assert_eq!(call_echo(&http, &c, &vmcp, &sid, "after").0, 404);
 
-    // Both replicas are listed, each with its own view of the server.
+    // The three replicas are listed, each with its own view of the server.
     let replicas: Value = http
         .get(format!("{b}/api/replicas"))
         .send()
@@ -298,7 +318,7 @@ fn any_replica_serves_any_session_and_every_replica_follows_the_configuration() 
         .json()
         .unwrap();
     let replicas = replicas.as_array().unwrap();
-    assert_eq!(replicas.len(), 2, "{replicas:?}");
+    assert_eq!(replicas.len(), 3, "{replicas:?}");
     assert_eq!(replicas.iter().filter(|r| r["this"] == true).count(), 1);
     for r in replicas {
         assert_eq!(r["servers"].as_object().unwrap().len(), 1, "{r}");

@@ -46,3 +46,10 @@ CREATE TRIGGER vmcps_changed AFTER INSERT OR UPDATE OR DELETE ON vmcps
     FOR EACH ROW EXECUTE FUNCTION vmcp_config_changed();
 CREATE TRIGGER vmcp_servers_changed AFTER INSERT OR UPDATE OR DELETE ON vmcp_servers
     FOR EACH ROW EXECUTE FUNCTION vmcp_config_changed();
+
+-- MCP sessions their clients ended (DELETE): every replica refuses their sealed ids until they
+-- would have expired anyway (a replica started later reads them here).
+CREATE TABLE ended_sessions (
+    transport_id TEXT PRIMARY KEY NOT NULL,
+    until TIMESTAMP NOT NULL
+);

@@ -1,1 +1,2 @@
+DROP TABLE ended_sessions;
 DROP TABLE replicas;

@@ -7,3 +7,10 @@ CREATE TABLE replicas (
     shared_key BOOLEAN NOT NULL,
     servers TEXT NOT NULL DEFAULT '{}'
 );
+
+-- MCP sessions their clients ended (DELETE): every replica refuses their sealed ids until they
+-- would have expired anyway (a replica started later reads them here).
+CREATE TABLE ended_sessions (
+    transport_id TEXT PRIMARY KEY NOT NULL,
+    until TIMESTAMP NOT NULL
+);

@@ -113,6 +113,20 @@ pub async fn ws(
                         return;
                     }
                 }
+                event = feed.operations.recv() => {
+                    let message = match event {
+                        Ok(e) => message_for(&e, &filter, &replica),
+                        Err(RecvError::Lagged(n)) => {
+                            break format!("too slow: {n} messages behind");
+                        }
+                        Err(RecvError::Closed) => break "the server is stopping".to_string(),
+                    };
+                    if let Some(m) = message
+                        && session.text(m.to_string()).await.is_err()
+                    {
+                        return;
+                    }
+                }
                 message = futures_util::StreamExt::next(&mut incoming) => {
                     match message {
                         Some(Ok(actix_ws::Message::Ping(bytes))) => {
