@@ -98,35 +98,10 @@ pub async fn ws(
         let mut ping = tokio::time::interval(PING_EVERY);
         let mut last_heard = Instant::now();
         let reason = loop {
-            tokio::select! {
-                event = feed.events.recv() => {
-                    let message = match event {
-                        Ok(e) => message_for(&e, &filter, &replica),
-                        Err(RecvError::Lagged(n)) => {
-                            break format!("too slow: {n} messages behind");
-                        }
-                        Err(RecvError::Closed) => break "the server is stopping".to_string(),
-                    };
-                    if let Some(m) = message
-                        && session.text(m.to_string()).await.is_err()
-                    {
-                        return;
-                    }
-                }
-                event = feed.operations.recv() => {
-                    let message = match event {
-                        Ok(e) => message_for(&e, &filter, &replica),
-                        Err(RecvError::Lagged(n)) => {
-                            break format!("too slow: {n} messages behind");
-                        }
-                        Err(RecvError::Closed) => break "the server is stopping".to_string(),
-                    };
-                    if let Some(m) = message
-                        && session.text(m.to_string()).await.is_err()
-                    {
-                        return;
-                    }
-                }
+            // Changes and finished operations come on two channels; both are sent alike.
+            let event = tokio::select! {
+                event = feed.events.recv() => event,
+                event = feed.operations.recv() => event,
                 message = futures_util::StreamExt::next(&mut incoming) => {
                     match message {
                         Some(Ok(actix_ws::Message::Ping(bytes))) => {
@@ -138,6 +113,7 @@ pub async fn ws(
                         Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => return,
                         Some(Ok(_)) => last_heard = Instant::now(),
                     }
+                    continue;
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() > PATIENCE {
@@ -146,7 +122,18 @@ pub async fn ws(
                     if session.ping(b"vmcp").await.is_err() {
                         return;
                     }
+                    continue;
                 }
+            };
+            let message = match event {
+                Ok(e) => message_for(&e, &filter, &replica),
+                Err(RecvError::Lagged(n)) => break format!("too slow: {n} messages behind"),
+                Err(RecvError::Closed) => break "the server is stopping".to_string(),
+            };
+            if let Some(m) = message
+                && session.text(m.to_string()).await.is_err()
+            {
+                return;
             }
         };
         let _ = session
