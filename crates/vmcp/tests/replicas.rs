@@ -131,6 +131,18 @@ fn health(http: &reqwest::blocking::Client, base: &str) -> Value {
         .unwrap()
 }
 
+/// Registers the fixture as server "team" and a vMCP "team" over it, through `base`; returns
+/// their ids.
+fn team(http: &reqwest::blocking::Client, base: &str) -> (String, String) {
+    register_vmcp(
+        http,
+        base,
+        "team",
+        vmcp_fixture::harness::stdio_config("team", &[]),
+        json!({}),
+    )
+}
+
 /// `vmcp_mcp_sessions` of /metrics: the session handlers alive in the process.
 fn sessions_metric(http: &reqwest::blocking::Client, base: &str) -> u64 {
     let text = http
@@ -162,13 +174,7 @@ fn any_replica_serves_any_session_and_every_replica_follows_the_configuration() 
     let (_a, a) = replica(&db, Some(KEY), &[]);
     let (_b, b) = replica(&db, Some(KEY), &[]);
     let http = client();
-    let (server, vmcp) = register_vmcp(
-        &http,
-        &a,
-        "team",
-        vmcp_fixture::harness::stdio_config("team", &[]),
-        json!({}),
-    );
+    let (server, vmcp) = team(&http, &a);
 
     // The vMCP made through A is served by B (within a second, in practice milliseconds).
     let took = wait_until("B knows the vMCP", Duration::from_secs(5), || {
@@ -336,13 +342,7 @@ fn the_live_feed_of_any_replica_shows_every_replicas_calls() {
     let (_a, a) = replica(&db, Some(KEY), &[]);
     let (_b, b) = replica(&db, Some(KEY), &[]);
     let http = client();
-    let (_, vmcp) = register_vmcp(
-        &http,
-        &a,
-        "team",
-        vmcp_fixture::harness::stdio_config("team", &[]),
-        json!({}),
-    );
+    let (_, vmcp) = team(&http, &a);
     let ws_url = format!("{}/ws", b.replacen("http://", "ws://", 1));
     let (mut ws, _) = tungstenite::connect(ws_url.as_str()).unwrap();
     let hello = ws.read().unwrap();
@@ -439,13 +439,7 @@ fn unused_sessions_are_released_from_memory_and_resumed_by_their_next_request() 
     );
     let base = vmcp_process.base();
     let http = client();
-    let (_, vmcp) = register_vmcp(
-        &http,
-        &base,
-        "team",
-        vmcp_fixture::harness::stdio_config("team", &[]),
-        json!({}),
-    );
+    let (_, vmcp) = team(&http, &base);
     let sessions: Vec<String> = (0..20)
         .map(|i| initialize(&http, &base, &vmcp, &format!("c{i}")))
         .collect();
@@ -510,13 +504,7 @@ fn a_stopping_replica_finishes_the_calls_in_flight() {
     let mut process = Running::start(&["--bind", "127.0.0.1:0"], &[("VMCP_DATABASE_URL", &url)]);
     let base = process.base();
     let http = client();
-    let (_, vmcp) = register_vmcp(
-        &http,
-        &base,
-        "team",
-        vmcp_fixture::harness::stdio_config("team", &[]),
-        json!({}),
-    );
+    let (_, vmcp) = team(&http, &base);
     let sid = initialize(&http, &base, &vmcp, "slow");
     // Connected before the call, so that the call is only the sleep.
     assert_eq!(call_echo(&http, &base, &vmcp, &sid, "warm").0, 200);
