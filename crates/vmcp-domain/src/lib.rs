@@ -4,6 +4,7 @@
 //! Architecture invariant: this crate knows nothing of storage, HTTP or the MCP protocol. It has
 //! no IO; everything here is plain data and pure functions.
 
+pub mod auth;
 pub mod error;
 pub mod ids;
 pub mod logs;
@@ -16,6 +17,7 @@ pub mod text;
 pub mod time;
 pub mod vmcp;
 
+pub use auth::{AuthType, OAuthGrant, UpstreamAuth, VmcpAuth};
 pub use error::ValidationError;
 pub use logs::{LogEntry, Pagination, Stats, StatsFilter, StatsQuery, StatsResponse};
 pub use ops::{

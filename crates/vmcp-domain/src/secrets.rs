@@ -340,6 +340,11 @@ impl crate::ServerConfig {
         let mut c = self.clone();
         c.env = mask_strings(&self.env, &self.secret_keys);
         c.headers = mask_strings(&self.headers, &self.secret_keys);
+        if let Some(auth) = c.auth.as_mut()
+            && auth.client_secret.is_some()
+        {
+            auth.client_secret = Some(SECRET_MASK.into());
+        }
         c
     }
 
@@ -349,6 +354,11 @@ impl crate::ServerConfig {
             .iter()
             .chain(self.headers.iter())
             .filter(|(k, v)| hidden(k, v, &self.secret_keys))
+            .chain(
+                self.auth
+                    .iter()
+                    .filter_map(|a| a.client_secret.as_ref().map(|s| (s, s))),
+            )
             .flat_map(|(_, v)| {
                 // An `Authorization: Bearer X` header: X alone may show up too.
                 let bare = v
@@ -366,6 +376,7 @@ impl crate::ServerConfig {
         self.env
             .values()
             .chain(self.headers.values())
+            .chain(self.auth.iter().filter_map(|a| a.client_secret.as_ref()))
             .any(|v| v == SECRET_MASK)
     }
 
@@ -385,7 +396,24 @@ impl crate::ServerConfig {
             &mut self.headers,
             stored.map(|s| &s.headers),
             &format!("{field}.headers"),
-        )
+        )?;
+        if let Some(secret) = self
+            .auth
+            .as_mut()
+            .and_then(|a| a.client_secret.as_mut())
+            .filter(|s| *s == SECRET_MASK)
+        {
+            match stored
+                .and_then(|s| s.auth.as_ref())
+                .and_then(|a| a.client_secret.as_ref())
+            {
+                Some(old) => secret.clone_from(old),
+                None => {
+                    return Err(masked_without_value(&format!("{field}.auth.client_secret")));
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -103,6 +103,9 @@ pub struct ServerConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schema(example = json!(["SERVICE_ID"]))]
     pub secret_keys: Vec<String>,
+    /// streamable_http: OAuth to this server (see `UpstreamAuth` and docs/oauth.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::UpstreamAuth>,
 }
 
 /// In-flight requests to one server when its config sets no `max_concurrent_calls`.
@@ -260,6 +263,17 @@ impl ServerConfig {
             }
         }
         validate_secret_keys(&self.secret_keys, "config.secret_keys")?;
+        if let Some(auth) = &self.auth {
+            if transport != TransportType::StreamableHttp {
+                return Err(ValidationError::new(
+                    "config.auth",
+                    "OAuth is supported for transport_type \"streamable_http\" only (the MCP \
+                     authorization specification covers HTTP transports; stdio servers take \
+                     credentials from env)",
+                ));
+            }
+            auth.validate("config.auth")?;
+        }
         if let Some(t) = self.timeout_seconds
             && !(t.is_finite() && t > 0.0 && t <= MAX_TIMEOUT_SECONDS)
         {
@@ -376,6 +390,8 @@ pub enum ServerStatus {
     #[default]
     Disconnected,
     Error,
+    /// The server demands OAuth and a person must sign in: open `authorization_url`.
+    AuthRequired,
 }
 
 /// What an MCP server says it is (its `serverInfo`).
@@ -416,6 +432,9 @@ pub struct ConnectResponse {
     pub protocol_version: Option<String>,
     pub server_info: Option<ServerInfo>,
     pub last_error: Option<String>,
+    /// With status `auth_required`: where a person signs in (see docs/oauth.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
 }
 
 /// The answer to `POST /api/mcp-servers/{server_id}/disconnect`.
@@ -475,6 +494,9 @@ pub struct McpServer {
     pub protocol_version: Option<String>,
     /// What the server says it is (while connected).
     pub server_info: Option<ServerInfo>,
+    /// While `status` is `auth_required`: where a person signs in to let vMCP use the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_url: Option<String>,
     #[serde(with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

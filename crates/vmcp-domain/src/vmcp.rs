@@ -252,6 +252,10 @@ pub struct VmcpInput {
     /// (only `search_tools` and `call_tool`), `both`. See docs/tool-search.md.
     #[serde(default)]
     pub tool_search: Option<ToolSearch>,
+    /// Require OAuth access tokens on the MCP endpoint (see docs/oauth.md); absent: the
+    /// server-wide setting (`--oauth-issuer`) or the API tokens.
+    #[serde(default)]
+    pub auth: Option<crate::VmcpAuth>,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default)]
@@ -278,6 +282,9 @@ impl VmcpInput {
         }
         if let Some(t) = &self.tools {
             validate_tools(t)?;
+        }
+        if let Some(a) = &self.auth {
+            a.validate("auth")?;
         }
         let mut members: Vec<Membership> = Vec::with_capacity(self.mcp_servers.len());
         for (i, m) in self.mcp_servers.iter().enumerate() {
@@ -337,6 +344,9 @@ pub struct Vmcp {
     /// How the MCP endpoint offers the tools (see docs/tool-search.md).
     #[serde(default)]
     pub tool_search: ToolSearch,
+    /// OAuth required on the MCP endpoint (see docs/oauth.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::VmcpAuth>,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default)]
@@ -376,6 +386,8 @@ pub struct VmcpExport {
     pub mcp_substitution: bool,
     #[serde(default, skip_serializing_if = "ToolSearch::is_off")]
     pub tool_search: ToolSearch,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::VmcpAuth>,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -432,6 +444,10 @@ pub struct VmcpImport {
     pub mcp_substitution: Option<bool>,
     #[serde(default)]
     pub tool_search: Option<ToolSearch>,
+    /// Require OAuth access tokens on the MCP endpoint (see docs/oauth.md); absent: the
+    /// server-wide setting (`--oauth-issuer`) or the API tokens.
+    #[serde(default)]
+    pub auth: Option<crate::VmcpAuth>,
     /// Keys of `active_config` (at any depth, any case) whose values are secret although their
     /// names do not say so: masked in answers and exports, scrubbed from logs.
     #[serde(default)]
@@ -493,6 +509,9 @@ impl VmcpImport {
         }
         if let Some(t) = &self.tools {
             validate_tools(t)?;
+        }
+        if let Some(a) = &self.auth {
+            a.validate("auth")?;
         }
         let mut out = Vec::with_capacity(self.mcp_servers.len());
         for (i, e) in self.mcp_servers.iter().enumerate() {

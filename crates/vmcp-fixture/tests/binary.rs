@@ -28,7 +28,7 @@ impl UpstreamObserver for Quiet {
 async fn check(transport: vmcp_domain::TransportType, config: serde_json::Value) {
     let config: vmcp_domain::ServerConfig = serde_json::from_value(config).unwrap();
     let log = LogBuffer::default();
-    let upstream = vmcp_transport::connect(transport, &config, Arc::new(Quiet), &log)
+    let upstream = vmcp_transport::connect(transport, &config, None, Arc::new(Quiet), &log)
         .await
         .expect("connect");
     assert_eq!(upstream.info().server_info.as_ref().unwrap().name, "fx");

@@ -44,6 +44,7 @@ fn bench(c: &mut Criterion) {
             tools: None,
             mcp_substitution: None,
             tool_search: None,
+            auth: None,
             secret_keys: None,
         }))
         .unwrap();

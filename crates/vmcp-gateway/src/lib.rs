@@ -11,6 +11,7 @@ pub mod events;
 mod manage;
 pub mod metrics;
 pub mod mrtr;
+pub mod oauth;
 pub mod oplog;
 mod ops;
 pub mod relay;
@@ -46,6 +47,8 @@ pub struct GatewayOptions {
     pub mrtr_ttl: Option<std::time::Duration>,
     /// Who this replica is (docs/deployment.md).
     pub replica: cluster::ReplicaOptions,
+    /// OAuth on both sides (docs/oauth.md).
+    pub oauth: oauth::OAuthOptions,
 }
 
 /// The running gateway. Cheap to share: hold it in an `Arc`.
@@ -72,6 +75,9 @@ pub struct Gateway {
     /// Finished operations (`GatewayEvent::Operation`), this replica's and the others', for
     /// the live feeds.
     operations: tokio::sync::broadcast::Sender<GatewayEvent>,
+    /// OAuth settings, and the verifier of clients' access tokens.
+    pub(crate) oauth: oauth::OAuthOptions,
+    pub(crate) verifier: oauth::verify::Verifier,
 }
 
 /// A live feed's hold on the gateway's events (see `Gateway::watch_feed`).
@@ -106,8 +112,15 @@ impl Gateway {
         // never makes the sessions' watchers (which only want changes) fall behind.
         let (operations, _) = tokio::sync::broadcast::channel(4096);
         let oplog = oplog::OpLog::start(store.clone(), operations.clone(), options.logs);
-        let supervisor =
-            Supervisor::new(store.clone(), runtime.clone(), events, options.supervisor);
+        let oauth_client =
+            oauth::upstream::OAuthClient::new(store.clone(), options.oauth.callback_base());
+        let supervisor = Supervisor::new(
+            store.clone(),
+            runtime.clone(),
+            events,
+            options.supervisor,
+            oauth_client,
+        );
         for server in store.list_servers()? {
             supervisor.upsert(&server);
         }
@@ -132,6 +145,8 @@ impl Gateway {
             cluster,
             feeds: std::sync::atomic::AtomicUsize::new(0),
             operations,
+            oauth: options.oauth,
+            verifier: oauth::verify::Verifier::new(),
         });
         // Sessions ended at their clients' request stay ended across restarts.
         let now = vmcp_domain::time::now().naive_utc();

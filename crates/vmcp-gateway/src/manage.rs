@@ -19,6 +19,7 @@ impl Gateway {
             server.last_connected = state.last_connected.or(server.last_connected);
             server.protocol_version = state.protocol_version();
             server.server_info = state.server_info();
+            server.authorization_url = state.authorization_url.clone();
         }
         server
     }
@@ -81,6 +82,17 @@ impl Gateway {
         let key = id.clone();
         let server = self.db(move |s| s.delete_server(&key)).await?;
         self.supervisor.remove(&id).await;
+        if server.config.auth.is_some() {
+            // Tokens of a deleted server are revoked at its authorization server.
+            let notes = self
+                .supervisor
+                .oauth()
+                .forget(&id, server.config.auth.as_ref())
+                .await;
+            if !notes.is_empty() {
+                tracing::info!(server = %server.name, outcome = %notes.join(", "), "OAuth tokens forgotten");
+            }
+        }
         Ok(server)
     }
 
@@ -103,6 +115,16 @@ impl Gateway {
                 protocol_version: state.protocol_version(),
                 server_info: state.server_info(),
                 last_error: None,
+                authorization_url: None,
+            }),
+            // A sign-in is needed: not a failure, the answer says where to go.
+            ServerStatus::AuthRequired => Ok(ConnectResponse {
+                status: state.status,
+                capabilities: Default::default(),
+                protocol_version: None,
+                server_info: None,
+                last_error: state.last_error.clone(),
+                authorization_url: state.authorization_url.clone(),
             }),
             _ => {
                 let detail = state.last_error.clone().unwrap_or_else(|| {
@@ -271,6 +293,7 @@ impl Gateway {
             tools: vmcp.tools,
             mcp_substitution: vmcp.mcp_substitution,
             tool_search: vmcp.tool_search,
+            auth: vmcp.auth,
             secret_keys: vmcp.secret_keys,
         })
     }

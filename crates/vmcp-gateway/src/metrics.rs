@@ -127,6 +127,7 @@ impl Gateway {
                         ServerStatus::Connecting => "connecting",
                         ServerStatus::Disconnected => "disconnected",
                         ServerStatus::Error => "error",
+                        ServerStatus::AuthRequired => "auth_required",
                     },
                 })
                 .set(i64::from(status == ServerStatus::Connected));

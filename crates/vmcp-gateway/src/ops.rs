@@ -1040,6 +1040,7 @@ fn status_word(status: ServerStatus) -> &'static str {
         ServerStatus::Connecting => "still connecting",
         ServerStatus::Disconnected => "disconnected",
         ServerStatus::Error => "failing",
+        ServerStatus::AuthRequired => "waiting for a sign-in (see its authorization_url)",
     }
 }
 

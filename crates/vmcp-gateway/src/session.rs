@@ -304,6 +304,14 @@ impl VmcpSession {
     /// The client of this request, as the operation log names it: the session's client, or for
     /// a stateless (2026-07-28) request the client named in its `_meta`.
     fn caller(&self, context: &RequestContext<RoleServer>) -> crate::Caller {
+        if let Some(subject) = token_subject(context) {
+            // An OAuth-protected endpoint: the token's subject is who calls.
+            return crate::Caller {
+                client_id: subject,
+                source: crate::Source::Mcp,
+                parent_log_id: None,
+            };
+        }
         let mut client_id = self.state.client_id.lock().expect("client id lock").clone();
         if client_id.is_empty() {
             // A session whose `notifications/initialized` went to another replica (a balancer
@@ -353,7 +361,8 @@ impl VmcpSession {
     where
         F: std::future::Future<Output = crate::mrtr::Outcome> + Send + 'static,
     {
-        let client = stateless_client_id(context.client_info().as_ref());
+        let client = token_subject(context)
+            .unwrap_or_else(|| stateless_client_id(context.client_info().as_ref()));
         let principal = format!("{}\n{client}\n{method}\n{target}", self.state.vmcp_id);
         // Stateless clients have no identity across requests but their name: an upstream that
         // last saw the roots of this client's name (or, for clients without roots, of another
@@ -586,6 +595,15 @@ fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
 
 /// The client id of a stateless request: `name/version`, from its `_meta` (where clientInfo is
 /// optional).
+/// The subject of the request's verified OAuth access token (see `oauth::TokenSubject`).
+fn token_subject(context: &RequestContext<RoleServer>) -> Option<String> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|p| p.extensions.get::<crate::oauth::TokenSubject>())
+        .map(|s| s.0.clone())
+}
+
 fn stateless_client_id(info: Option<&Implementation>) -> String {
     match info {
         Some(i) if !i.name.is_empty() => format!("{}/{}", i.name, i.version),

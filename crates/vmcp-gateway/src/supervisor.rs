@@ -92,6 +92,8 @@ pub struct ConnState {
     pub live: Option<Live>,
     /// Number of finished connection attempts; lets a waiter see the outcome of a new one.
     pub outcomes: u64,
+    /// While `status` is `AuthRequired`: where a person signs in.
+    pub authorization_url: Option<String>,
 }
 
 impl ConnState {
@@ -206,6 +208,7 @@ pub(crate) struct Inner {
     runtime: Handle,
     events: broadcast::Sender<GatewayEvent>,
     options: SupervisorOptions,
+    oauth: crate::oauth::upstream::OAuthClient,
 }
 
 /// See the module documentation.
@@ -220,6 +223,7 @@ impl Supervisor {
         runtime: Handle,
         events: broadcast::Sender<GatewayEvent>,
         options: SupervisorOptions,
+        oauth: crate::oauth::upstream::OAuthClient,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -229,6 +233,7 @@ impl Supervisor {
                 runtime,
                 events,
                 options,
+                oauth,
             }),
         }
     }
@@ -294,6 +299,7 @@ impl Supervisor {
                 last_connected: server.last_connected,
                 live: None,
                 outcomes: 0,
+                authorization_url: None,
             }),
             catalog: RwLock::new(Arc::new(Catalog::default())),
             log: LogBuffer::default(),
@@ -370,6 +376,22 @@ impl Supervisor {
         )
         .await;
         rx.borrow().clone()
+    }
+
+    /// The OAuth client of upstream sign-ins.
+    pub fn oauth(&self) -> &crate::oauth::upstream::OAuthClient {
+        &self.inner.oauth
+    }
+
+    /// A sign-in of this server finished (here or on another replica): connect now.
+    pub fn signed_in(&self, slot: &Arc<Slot>) {
+        slot.poke.notify_one();
+    }
+
+    /// The definition's URL and OAuth settings, for a server with `config.auth`.
+    pub fn oauth_target(&self, slot: &Slot) -> Option<(String, vmcp_domain::UpstreamAuth)> {
+        let def = slot.def.read().expect("definition lock");
+        Some((def.config.url.clone()?, def.config.auth.clone()?))
     }
 
     /// Stops every connection (at shutdown), in parallel.
@@ -550,12 +572,35 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
             events: inner.events.clone(),
             relay: inner.relay.clone(),
         });
-        let attempt = tokio::select! {
-            r = vmcp_transport::connect(def.transport, &def.config, observer, &slot.log) => r,
-            _ = cancel.cancelled() => {
-                finish(&inner, &slot, None);
-                return;
+        let oauth = match (&def.config.auth, &def.config.url) {
+            (Some(auth), Some(url)) => tokio::select! {
+                r = inner.oauth.for_connect(&slot.id, url, auth) => r.map_err(|e| e.to_string()),
+                _ = cancel.cancelled() => {
+                    finish(&inner, &slot, None);
+                    return;
+                }
+            },
+            _ => Ok(None),
+        };
+        let attempt = match oauth {
+            Ok(oauth) => tokio::select! {
+                r = vmcp_transport::connect(def.transport, &def.config, oauth, observer, &slot.log) => r,
+                _ = cancel.cancelled() => {
+                    finish(&inner, &slot, None);
+                    return;
+                }
+            },
+            Err(e) => Err(vmcp_transport::ConnectError::Handshake(e)),
+        };
+        let attempt = match attempt {
+            Err(vmcp_transport::ConnectError::AuthRequired { status, challenge }) => {
+                match signed_out(&inner, &slot, &def, status, &challenge, &cancel).await {
+                    SignIn::Connect => continue,
+                    SignIn::Cancelled => return,
+                    SignIn::Failed(e) => Err(vmcp_transport::ConnectError::Handshake(e)),
+                }
             }
+            other => other,
         };
         let failure = match attempt {
             Ok(mut upstream) => {
@@ -571,6 +616,7 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
                 };
                 slot.state.send_modify(|s| {
                     s.status = ServerStatus::Connected;
+                    s.authorization_url = None;
                     s.last_error = None;
                     s.last_connected = Some(now);
                     s.live = Some(live);
@@ -611,6 +657,7 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
         tracing::warn!(server = %def.name, error = %failure, retry_in = ?backoff, "MCP server unavailable");
         slot.state.send_modify(|s| {
             s.status = ServerStatus::Error;
+            s.authorization_url = None;
             s.last_error = Some(failure.clone());
             s.live = None;
             s.outcomes += 1;
@@ -683,10 +730,86 @@ async fn serve(
     }
 }
 
+/// How a refusal (401/403) of an OAuth server ended.
+enum SignIn {
+    /// Tokens are there now: connect again at once.
+    Connect,
+    /// The manager was cancelled while waiting.
+    Cancelled,
+    /// Why no sign-in is possible (the server's error).
+    Failed(String),
+}
+
+/// The server refused vMCP. With `config.auth`, starts a sign-in and waits for it (status
+/// `auth_required`); client credentials get a token at once. Without, says what to configure.
+async fn signed_out(
+    inner: &Arc<Inner>,
+    slot: &Arc<Slot>,
+    def: &Definition,
+    status: u16,
+    challenge: &str,
+    cancel: &CancellationToken,
+) -> SignIn {
+    let (Some(auth), Some(url)) = (&def.config.auth, &def.config.url) else {
+        return SignIn::Failed(format!(
+            "the server requires OAuth authorization (HTTP {status}, WWW-Authenticate: {challenge}); \
+             set config.auth to {{\"type\": \"oauth\"}} to let vMCP sign in (docs/oauth.md), \
+             or put a token in config.headers"
+        ));
+    };
+    let next = tokio::select! {
+        r = inner.oauth.on_refused(&slot.id, url, auth, challenge) => r,
+        _ = cancel.cancelled() => {
+            finish(inner, slot, None);
+            return SignIn::Cancelled;
+        }
+    };
+    let authorization_url = match next {
+        Ok(crate::oauth::upstream::Next::SignIn(url)) => url,
+        Err(e) => return SignIn::Failed(e.to_string()),
+    };
+    tracing::info!(server = %def.name, "the server requires a sign-in: open its authorization_url");
+    slot.state.send_modify(|s| {
+        s.status = ServerStatus::AuthRequired;
+        s.authorization_url = Some(authorization_url);
+        s.last_error = Some(if status == 403 {
+            "the server needs more scopes: sign in again at authorization_url".to_string()
+        } else {
+            "the server requires a sign-in: open authorization_url in a browser".to_string()
+        });
+        s.live = None;
+        s.outcomes += 1;
+    });
+    *slot.catalog.write().expect("catalog lock") = Arc::new(Catalog::default());
+    publish_status(inner, slot);
+    // The callback may land on another replica: look for the tokens now and then too.
+    let mut checks = tokio::time::interval(Duration::from_secs(3));
+    checks.tick().await;
+    loop {
+        tokio::select! {
+            _ = slot.poke.notified() => {
+                if inner.oauth.signed_in(&slot.id).await {
+                    return SignIn::Connect;
+                }
+            }
+            _ = checks.tick() => {
+                if inner.oauth.signed_in(&slot.id).await {
+                    return SignIn::Connect;
+                }
+            }
+            _ = cancel.cancelled() => {
+                finish(inner, slot, None);
+                return SignIn::Cancelled;
+            }
+        }
+    }
+}
+
 fn finish(inner: &Arc<Inner>, slot: &Arc<Slot>, error: Option<String>) {
     let error = error.map(|e| slot.log.scrub(&e));
     slot.state.send_modify(|s| {
         s.status = ServerStatus::Disconnected;
+        s.authorization_url = None;
         s.live = None;
         if error.is_some() {
             s.last_error = error;

@@ -67,7 +67,16 @@ fn constant_time_eq(presented: &[u8], secret: &[u8]) -> bool {
 /// Paths open without a token: the health check, the API's own description and the dashboard's
 /// static files (they hold no data; the dashboard asks for a token to call the API).
 fn is_public(path: &str) -> bool {
-    matches!(path, "/health" | "/openapi.json" | "/openapi.yaml")
+    matches!(
+        path,
+        "/health"
+            | "/openapi.json"
+            | "/openapi.yaml"
+            // OAuth: browsers coming back from a sign-in carry no token (the one-time state is
+            // the credential); the metadata documents are public by their specifications.
+            | "/api/oauth/callback"
+            | "/oauth/client-metadata.json"
+    ) || path.starts_with("/.well-known/oauth-protected-resource/")
         || path == "/docs"
         || path.starts_with("/docs/")
         || path == "/ui"
@@ -122,6 +131,17 @@ pub async fn authorize(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
     if is_public(req.path()) || req.method() == actix_web::http::Method::OPTIONS {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    // The MCP endpoints of a vMCP that requires OAuth check the client's access token
+    // themselves (crate::oauth): the API tokens are not for them.
+    if let Some(vmcp) = req
+        .path()
+        .strip_prefix("/vmcp/")
+        .and_then(|rest| rest.split('/').next())
+        && let Some(state) = req.app_data::<web::Data<AppState>>()
+        && state.gateway.mcp_protection(vmcp, "").is_some()
+    {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
     match presented(&req) {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod guard;
 pub mod json;
 pub mod mcp;
+pub mod oauth;
 pub mod routes;
 pub mod seal;
 pub mod ui;
@@ -113,7 +114,8 @@ where
             .service(servers::disconnect_server)
             .service(servers::server_logs)
             .service(stats::stats)
-            .service(system::replicas),
+            .service(system::replicas)
+            .service(crate::oauth::oauth_callback),
     )
     .service(system::health)
     .service(stats::metrics)
@@ -241,6 +243,7 @@ pub fn app(
         )
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
         .configure(mcp::routes)
+        .configure(oauth::routes)
         .configure(ui::routes)
         .route("/ws", web::get().to(routes::stats::ws))
         .default_service(web::to(error::not_routed))

@@ -718,6 +718,14 @@ async fn streamable_http(
             ));
         }
     };
+    // A protected endpoint (docs/oauth.md): the token's subject goes with the request.
+    let subject = match crate::oauth::protection(&req, &state, &path) {
+        Some(p) => match crate::oauth::check(&req, &state, &p).await {
+            Ok(identity) => Some(vmcp_gateway::oauth::TokenSubject(identity.subject)),
+            Err(refusal) => return Ok(refusal),
+        },
+        None => None,
+    };
     let vmcp_id = entry.vmcp.vmcp_id.clone();
     let endpoint = endpoints.http_endpoint(&vmcp_id);
     let session_id = req
@@ -772,6 +780,9 @@ async fn streamable_http(
         }
         if let Some((_, seal, _, _)) = &session {
             builder = builder.header("mcp-session-id", seal.transport_id.as_str());
+        }
+        if let Some(subject) = &subject {
+            builder = builder.extension(subject.clone());
         }
         builder
             .body(Full::new(body.clone()))
@@ -873,6 +884,11 @@ async fn sse_open(
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = &state.mcp;
     let entry = endpoints.entry(&path)?;
+    if let Some(p) = crate::oauth::protection(&req, &state, &path)
+        && let Err(refusal) = crate::oauth::check(&req, &state, &p).await
+    {
+        return Ok(refusal);
+    }
     let sessions = endpoints.sse_sessions(&entry.vmcp.vmcp_id);
     // The session ends, and its calls in flight are cancelled upstream, when the stream does
     // (the client went away, or shutdown).
@@ -921,6 +937,11 @@ async fn sse_post(
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = &state.mcp;
     let entry = endpoints.entry(&path)?;
+    if let Some(p) = crate::oauth::protection(&req, &state, &path)
+        && let Err(refusal) = crate::oauth::check(&req, &state, &p).await
+    {
+        return Ok(refusal);
+    }
     if let Err(refusal) = check_message(&req, &body) {
         return Ok(*refusal);
     }

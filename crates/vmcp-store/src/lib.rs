@@ -8,6 +8,7 @@
 pub mod cluster;
 mod conn;
 mod logs;
+pub mod oauth;
 mod schema;
 mod servers;
 mod vmcps;

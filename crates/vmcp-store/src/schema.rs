@@ -77,7 +77,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     vmcps,
     vmcp_servers,
     operation_logs,
-    operation_log_days
+    operation_log_days,
+    oauth_grants,
+    oauth_states
 );
 
 diesel::table! {
@@ -95,5 +97,25 @@ diesel::table! {
     ended_sessions (transport_id) {
         transport_id -> Text,
         until -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_grants (server_id) {
+        server_id -> Text,
+        client -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        credentials -> Nullable<Text>,
+        authorization_url -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oauth_states (csrf) {
+        csrf -> Text,
+        server_id -> Text,
+        state -> Text,
+        created_at -> Timestamp,
     }
 }

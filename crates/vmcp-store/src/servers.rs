@@ -50,6 +50,7 @@ impl ServerRow {
             last_error: self.last_error,
             protocol_version: None,
             server_info: None,
+            authorization_url: None,
             created_at: self.created_at.and_utc(),
             updated_at: self.updated_at.and_utc(),
         })

@@ -39,6 +39,8 @@ struct Settings {
     secret_keys: Vec<String>,
     #[serde(default, skip_serializing_if = "vmcp_domain::ToolSearch::is_off")]
     tool_search: vmcp_domain::ToolSearch,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    auth: Option<vmcp_domain::VmcpAuth>,
 }
 
 fn settings_text(
@@ -46,12 +48,14 @@ fn settings_text(
     mcp_substitution: Option<bool>,
     secret_keys: &Option<Vec<String>>,
     tool_search: Option<vmcp_domain::ToolSearch>,
+    auth: &Option<vmcp_domain::VmcpAuth>,
 ) -> String {
     serde_json::to_string(&Settings {
         tools: tools.clone().unwrap_or_default(),
         mcp_substitution: mcp_substitution.unwrap_or(false),
         secret_keys: secret_keys.clone().unwrap_or_default(),
         tool_search: tool_search.unwrap_or_default(),
+        auth: auth.clone(),
     })
     .expect("settings serialize")
 }
@@ -82,6 +86,7 @@ impl VmcpRow {
             tools: settings.tools,
             mcp_substitution: settings.mcp_substitution,
             tool_search: settings.tool_search,
+            auth: settings.auth,
             secret_keys: settings.secret_keys,
             warnings: Vec::new(),
             vmcp_id: self.id,
@@ -292,6 +297,7 @@ impl Store {
                 input.mcp_substitution,
                 &input.secret_keys,
                 input.tool_search,
+                &input.auth,
             ),
         };
         self.write(|conn| insert(conn, &fields, members))
@@ -314,6 +320,7 @@ impl Store {
                         input.mcp_substitution,
                         &input.secret_keys,
                         input.tool_search,
+                        &input.auth,
                     )),
                     vmcps::updated_at.eq(time::now().naive_utc()),
                 ))
@@ -422,6 +429,7 @@ impl Store {
                     doc.mcp_substitution,
                     &doc.secret_keys,
                     doc.tool_search,
+                    &doc.auth,
                 ),
             };
             insert(conn, &fields, &members)

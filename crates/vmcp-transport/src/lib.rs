@@ -29,7 +29,10 @@ use rmcp::service::{
     ClientInitializeError, ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer,
     RequestContext, RunningService, RxJsonRpcMessage, Service, TxJsonRpcMessage,
 };
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::auth::{AuthClient, AuthorizationManager};
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClientTransportConfig, StreamableHttpError,
+};
 use rmcp::transport::{StreamableHttpClientTransport, Transport};
 use tokio_util::sync::CancellationToken;
 use vmcp_domain::{ProtocolMode, ServerConfig, TransportType};
@@ -107,12 +110,15 @@ pub fn client_info() -> ClientConfig {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct LinkError(Box<dyn std::error::Error + Send + Sync>);
+pub struct LinkError(#[source] Box<dyn std::error::Error + Send + Sync>);
 
 enum LinkKind {
     Stdio(stdio::StdioTransport),
     Sse(sse::SseTransport),
     Http(StreamableHttpClientTransport<reqwest::Client>),
+    /// Streamable HTTP with OAuth: rmcp's client puts the current access token on each request
+    /// and refreshes it when it expires or is refused.
+    OAuthHttp(StreamableHttpClientTransport<AuthClient<reqwest::Client>>),
 }
 
 /// One transport over the three kinds, which also says when the connection closed.
@@ -140,6 +146,7 @@ impl Transport<RoleClient> for Link {
             LinkKind::Stdio(t) => t.send(item).map(|r| r.map_err(boxed)).boxed(),
             LinkKind::Sse(t) => t.send(item).map(|r| r.map_err(boxed)).boxed(),
             LinkKind::Http(t) => t.send(item).map(|r| r.map_err(boxed)).boxed(),
+            LinkKind::OAuthHttp(t) => t.send(item).map(|r| r.map_err(boxed)).boxed(),
         }
     }
 
@@ -148,6 +155,7 @@ impl Transport<RoleClient> for Link {
             LinkKind::Stdio(t) => t.receive().await,
             LinkKind::Sse(t) => t.receive().await,
             LinkKind::Http(t) => t.receive().await,
+            LinkKind::OAuthHttp(t) => t.receive().await,
         };
         if message.is_none() {
             self.closed.cancel();
@@ -161,6 +169,7 @@ impl Transport<RoleClient> for Link {
             LinkKind::Stdio(t) => t.close().await.map_err(boxed),
             LinkKind::Sse(t) => t.close().await.map_err(boxed),
             LinkKind::Http(t) => t.close().await.map_err(boxed),
+            LinkKind::OAuthHttp(t) => t.close().await.map_err(boxed),
         }
     }
 }
@@ -180,6 +189,13 @@ pub enum ConnectError {
     Timeout(Duration),
     #[error("{0}")]
     Handshake(String),
+    /// The server answered 401 (or 403): it wants an OAuth access token (with more scopes).
+    #[error("the server requires authorization (HTTP {status})")]
+    AuthRequired {
+        status: u16,
+        /// Its `WWW-Authenticate` header.
+        challenge: String,
+    },
 }
 
 /// A live connection to an upstream MCP server.
@@ -274,9 +290,12 @@ fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
 
 /// Connects to an upstream and completes the MCP handshake within the config's timeout.
 /// `log` receives the server's stderr (stdio) and transport diagnostics.
+/// `oauth`: for a streamable HTTP server with `config.auth`, the manager that holds (and
+/// refreshes) its tokens.
 pub async fn connect(
     transport: TransportType,
     config: &ServerConfig,
+    oauth: Option<AuthorizationManager>,
     observer: Arc<dyn UpstreamObserver>,
     log: &LogBuffer,
 ) -> Result<Upstream, ConnectError> {
@@ -316,8 +335,18 @@ pub async fn connect(
                 .max_json_response_size(stdio::MAX_LINE_BYTES)
                 .reinit_on_expired_session(true);
             http_config.allow_stateless = true;
-            let t = StreamableHttpClientTransport::with_client(http_client(timeout)?, http_config);
-            (LinkKind::Http(t), None)
+            let client = http_client(timeout)?;
+            let kind = match oauth {
+                Some(manager) => LinkKind::OAuthHttp(StreamableHttpClientTransport::with_client(
+                    AuthClient::new(client, manager),
+                    http_config,
+                )),
+                None => LinkKind::Http(StreamableHttpClientTransport::with_client(
+                    client,
+                    http_config,
+                )),
+            };
+            (kind, None)
         }
     };
     let link = Link {
@@ -334,6 +363,9 @@ pub async fn connect(
     let service = match started {
         Ok(Ok(service)) => service,
         Ok(Err(e)) => {
+            if let Some(auth) = auth_required(&e) {
+                return Err(auth);
+            }
             let mut message = describe_handshake_error(&e);
             if let Some(p) = process.as_mut() {
                 // Give a dying process a moment, so that its exit status and last words are known.
@@ -362,6 +394,29 @@ pub async fn connect(
         closed,
         process,
     })
+}
+
+/// The 401/403 of a streamable HTTP server, from deep inside a handshake error.
+fn auth_required(e: &ClientInitializeError) -> Option<ConnectError> {
+    let ClientInitializeError::TransportError { error, .. } = e else {
+        return None;
+    };
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error.error.as_ref());
+    while let Some(err) = current {
+        if let Some(http) = err.downcast_ref::<StreamableHttpError<reqwest::Error>>() {
+            let status = match http {
+                StreamableHttpError::AuthRequired(_) => 401,
+                StreamableHttpError::InsufficientScope(_) => 403,
+                _ => return None,
+            };
+            return Some(ConnectError::AuthRequired {
+                status,
+                challenge: http.auth_challenge().unwrap_or_default().to_string(),
+            });
+        }
+        current = err.source();
+    }
+    None
 }
 
 fn describe_handshake_error(e: &ClientInitializeError) -> String {

@@ -106,6 +106,18 @@ struct ServeArgs {
     /// Keep at most this many operation logs, the newest (unset: no row limit).
     #[arg(long, env = "VMCP_LOG_MAX_ROWS")]
     log_max_rows: Option<u64>,
+    /// The URL browsers and MCP clients reach vMCP at, e.g. https://vmcp.example.com: names the
+    /// OAuth callback of upstream sign-ins and the resource URLs of protected vMCP endpoints
+    /// (unset: http://BIND for the callback, and each request's Host for resources).
+    #[arg(long, env = "VMCP_PUBLIC_URL")]
+    public_url: Option<url::Url>,
+    /// Require OAuth access tokens from this issuer on every vMCP endpoint that sets no `auth`
+    /// of its own (docs/oauth.md).
+    #[arg(long, env = "VMCP_OAUTH_ISSUER")]
+    oauth_issuer: Option<String>,
+    /// Scopes those tokens must carry (comma separated in the variable; the flag repeats).
+    #[arg(long = "oauth-scope", env = "VMCP_OAUTH_SCOPES", value_delimiter = ',')]
+    oauth_scopes: Vec<String>,
 }
 
 /// `90`, `90s`, `15m`, `8h`, `2d`.
@@ -148,6 +160,47 @@ fn default_replica_id(bind: &str) -> String {
         "0" | "" => format!("{host}:pid-{}", std::process::id()),
         port => format!("{host}:{port}"),
     }
+}
+
+/// The OAuth settings of the flags, checked.
+fn oauth_options(args: &ServeArgs) -> anyhow::Result<vmcp_gateway::oauth::OAuthOptions> {
+    if let Some(u) = &args.public_url
+        && (!matches!(u.scheme(), "http" | "https") || u.host().is_none())
+    {
+        anyhow::bail!("--public-url / VMCP_PUBLIC_URL must be an http(s) URL, not {u}");
+    }
+    let host = match args.bind.rsplit_once(':') {
+        Some((h, p)) if h == "0.0.0.0" || h == "[::]" => format!("127.0.0.1:{p}"),
+        _ => args.bind.clone(),
+    };
+    let fallback_url = url::Url::parse(&format!("http://{host}"))
+        .with_context(|| format!("{} is not an address for a URL", args.bind))?;
+    let default_auth = match &args.oauth_issuer {
+        Some(issuer) => {
+            let auth = vmcp_domain::VmcpAuth {
+                kind: vmcp_domain::AuthType::Oauth,
+                issuer: issuer.clone(),
+                scopes: args
+                    .oauth_scopes
+                    .iter()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            };
+            auth.validate("--oauth-issuer")
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            Some(auth)
+        }
+        None if !args.oauth_scopes.is_empty() => {
+            anyhow::bail!("--oauth-scope needs --oauth-issuer (the issuer of the tokens)")
+        }
+        None => None,
+    };
+    Ok(vmcp_gateway::oauth::OAuthOptions {
+        public_url: args.public_url.clone(),
+        fallback_url,
+        default_auth,
+    })
 }
 
 fn default_database_url() -> String {
@@ -312,6 +365,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         options.logs.max_age = (args.log_retention_days > 0)
             .then(|| std::time::Duration::from_secs(args.log_retention_days * 24 * 3600));
         options.logs.max_rows = args.log_max_rows;
+        options.oauth = oauth_options(&args)?;
         options.replica = vmcp_gateway::cluster::ReplicaOptions {
             id: args
                 .replica_id

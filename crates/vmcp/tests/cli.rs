@@ -223,6 +223,7 @@ fn the_bridge_serves_a_vmcp_over_stdio() {
         let upstream = vmcp_transport::connect(
             vmcp_domain::TransportType::Stdio,
             &config,
+            None,
             std::sync::Arc::new(NoRequests),
             &log,
         )

@@ -83,7 +83,7 @@ impl Client {
 
 pub async fn connect(transport: TransportType, url: String, client: Arc<Client>) -> Upstream {
     let config = serde_json::from_value(json!({"url": url})).unwrap();
-    vmcp_transport::connect(transport, &config, client, &LogBuffer::default())
+    vmcp_transport::connect(transport, &config, None, client, &LogBuffer::default())
         .await
         .unwrap_or_else(|e| panic!("connect to {url}: {e}"))
 }

@@ -265,6 +265,7 @@ async fn mcp_args(app: &TestApp, name: &str, arguments: Value, meta: Option<Valu
     let upstream = vmcp_transport::connect(
         TransportType::StreamableHttp,
         &config,
+        None,
         Arc::new(Quiet),
         &LogBuffer::default(),
     )

@@ -1,0 +1,188 @@
+//! OAuth 2.1 on both sides (docs/oauth.md): vMCP as the client of upstream servers that demand
+//! it (`upstream`), and vMCP endpoints as protected resources that accept an identity
+//! provider's access tokens (`verify`).
+
+pub mod upstream;
+pub mod verify;
+
+use vmcp_domain::VmcpAuth;
+
+/// OAuth settings of the whole gateway.
+#[derive(Debug, Clone)]
+pub struct OAuthOptions {
+    /// How browsers and clients reach vMCP (`--public-url`), e.g. `https://vmcp.example.com`.
+    /// Names the callback of upstream sign-ins and the resource URLs of protected endpoints.
+    /// `None`: the bind address for the callback, and each request's `Host` for resources.
+    pub public_url: Option<url::Url>,
+    /// The callback's base when no public URL is set (`http://{bind}`).
+    pub fallback_url: url::Url,
+    /// Protection of every vMCP endpoint that sets no `auth` of its own (`--oauth-issuer`).
+    pub default_auth: Option<VmcpAuth>,
+}
+
+impl Default for OAuthOptions {
+    fn default() -> Self {
+        Self {
+            public_url: None,
+            fallback_url: url::Url::parse("http://127.0.0.1:8000").expect("a URL"),
+            default_auth: None,
+        }
+    }
+}
+
+impl OAuthOptions {
+    /// The base URL of vMCP for browsers coming back from a sign-in.
+    pub fn callback_base(&self) -> &url::Url {
+        self.public_url.as_ref().unwrap_or(&self.fallback_url)
+    }
+}
+
+use crate::{ErrorKind, Gateway, GatewayError, Result};
+
+/// Put by the HTTP layer in a request's extensions once its access token is verified: the
+/// token's subject, which names the client in the operation log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSubject(pub String);
+
+/// What a browser brings back to `GET /api/oauth/callback`.
+#[derive(Debug, Clone, Default)]
+pub struct Callback {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
+}
+
+/// How a vMCP endpoint is protected, as a request sees it.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    pub auth: VmcpAuth,
+    /// The endpoint's URLs (by id and by name) under `base`: the accepted audiences. The
+    /// first is the one the request used.
+    pub resources: Vec<String>,
+    /// Where the endpoint's protected-resource metadata is (RFC 9728).
+    pub metadata_url: String,
+}
+
+/// The path of the protected-resource metadata of the endpoint at `/vmcp/{vmcp}/mcp`.
+pub fn metadata_path(vmcp: &str) -> String {
+    format!("/.well-known/oauth-protected-resource/vmcp/{vmcp}/mcp")
+}
+
+impl Gateway {
+    /// The OAuth settings of the gateway.
+    pub fn oauth_options(&self) -> &OAuthOptions {
+        &self.oauth
+    }
+
+    /// How the endpoint of `vmcp` (id or name, as in the request's path) is protected, if it
+    /// is; `base`: the request's own origin, used when no public URL is set.
+    pub fn mcp_protection(&self, vmcp: &str, base: &str) -> Option<Protection> {
+        let entry = self.vmcp_entry(vmcp)?;
+        let auth = entry
+            .vmcp
+            .auth
+            .clone()
+            .or_else(|| self.oauth.default_auth.clone())?;
+        let base = match &self.oauth.public_url {
+            Some(u) => u.as_str().trim_end_matches('/').to_string(),
+            None => base.trim_end_matches('/').to_string(),
+        };
+        let mut resources = vec![format!("{base}/vmcp/{vmcp}/mcp")];
+        for other in [&entry.vmcp.vmcp_id, &entry.vmcp.name] {
+            let url = format!("{base}/vmcp/{other}/mcp");
+            if !resources.contains(&url) {
+                resources.push(url);
+            }
+        }
+        Some(Protection {
+            auth,
+            resources,
+            metadata_url: format!("{base}{}", metadata_path(vmcp)),
+        })
+    }
+
+    /// Checks a client's access token against a protection.
+    pub async fn verify_token(
+        &self,
+        token: &str,
+        protection: &Protection,
+    ) -> std::result::Result<verify::TokenIdentity, verify::Denied> {
+        self.verifier
+            .verify(
+                token,
+                &protection.auth.issuer,
+                &protection.resources,
+                &protection.auth.scopes,
+            )
+            .await
+    }
+
+    /// Completes (or, on an error from the authorization server, ends) the sign-in that
+    /// `callback.state` names, and connects its server. Returns the server's name.
+    pub async fn oauth_callback(&self, callback: Callback) -> Result<String> {
+        let refused =
+            |detail: String| GatewayError::new(ErrorKind::BadRequest, "sign-in failed", detail);
+        let Some(state) = callback.state.as_deref().filter(|s| !s.is_empty()) else {
+            return Err(refused(
+                "the callback has no state parameter: open the server's authorization_url to \
+                 sign in"
+                    .into(),
+            ));
+        };
+        let oauth = self.supervisor.oauth().clone();
+        let server_id = oauth
+            .server_of_state(state)
+            .await
+            .map_err(|e| GatewayError::new(ErrorKind::Unavailable, "sign-in failed", e.0))?
+            .ok_or_else(|| {
+                refused(
+                    "this sign-in is unknown, was completed already, or expired (15 minutes): \
+                     connect the server again for a new authorization_url"
+                        .into(),
+                )
+            })?;
+        let slot = self
+            .supervisor
+            .slot(&server_id)
+            .ok_or_else(|| refused("the server of this sign-in no longer exists".into()))?;
+        let name = slot.name();
+        if let Some(error) = &callback.error {
+            let _ = oauth.abandon(state).await;
+            let detail = format!(
+                "the authorization server refused the sign-in for {name}: {error}{}",
+                callback
+                    .error_description
+                    .as_deref()
+                    .map(|d| format!(" ({d})"))
+                    .unwrap_or_default()
+            );
+            slot.log().push(&format!("[vmcp] {detail}"));
+            return Err(refused(detail));
+        }
+        let Some(code) = callback.code.as_deref() else {
+            return Err(refused("the callback has no code parameter".into()));
+        };
+        let Some((url, auth)) = self.supervisor.oauth_target(&slot) else {
+            return Err(refused(format!("{name} no longer has config.auth")));
+        };
+        if let Err(e) = oauth
+            .complete(
+                &server_id,
+                &url,
+                &auth,
+                code,
+                state,
+                callback.iss.as_deref(),
+            )
+            .await
+        {
+            slot.log().push(&format!("[vmcp] sign-in failed: {e}"));
+            return Err(refused(format!("{name}: {e}")));
+        }
+        slot.log().push("[vmcp] signed in; connecting");
+        self.supervisor.signed_in(&slot);
+        Ok(name)
+    }
+}

@@ -1,0 +1,600 @@
+//! vMCP as the OAuth client of upstream servers (`config.auth`), on rmcp's implementation of
+//! the MCP authorization specification (discovery by RFC 9728 and RFC 8414, client ID metadata
+//! documents, dynamic registration by RFC 7591, PKCE, resource indicators by RFC 8707, the
+//! RFC 9207 `iss` check, refresh). What is ours: where things are kept (the database, so that
+//! any replica completes any sign-in and tokens survive restarts), revocation on delete
+//! (RFC 7009), and the sign-in's life as a server status.
+//!
+//! Invariants: a sign-in's `state` is consumed by exactly one callback (a replay finds it
+//! gone); tokens never leave the gateway (no API returns them); the access token is read from
+//! memory on each upstream request (the database is read when a connection starts and when a
+//! refresh begins, so a replica picks up what another refreshed).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use rmcp::transport::auth::{
+    AuthError, AuthorizationManager, AuthorizationMetadata, AuthorizationRequest,
+    AuthorizationSession, ClientCredentialsConfig, CredentialRefreshGuard, CredentialStore,
+    OAuthClientConfig, StateStore, StoredAuthorizationState, StoredCredentials,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::Mutex;
+use vmcp_domain::{OAuthGrant, UpstreamAuth};
+use vmcp_store::Store;
+use vmcp_store::oauth::GrantUpdate;
+
+/// The client vMCP is at one server's authorization server, as kept in `oauth_grants.client`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ClientRecord {
+    client_id: String,
+    redirect_uri: String,
+    /// The 401 challenge that started the sign-in: discovery starts from it again.
+    #[serde(default)]
+    challenge: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+}
+
+/// What connecting a server with `config.auth` needs to know of vMCP.
+#[derive(Clone)]
+pub struct OAuthClient {
+    store: Store,
+    /// Where browsers come back (`{public}/api/oauth/callback`).
+    pub redirect_uri: String,
+    /// A Client ID Metadata Document URL (only over https: the specification requires it).
+    pub client_metadata_url: Option<String>,
+    http: reqwest::Client,
+}
+
+/// An error of one step of OAuth, worded for the server's `last_error`.
+#[derive(Debug, Clone)]
+pub struct OAuthFailure(pub String);
+
+impl std::fmt::Display for OAuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn failed(step: &str, e: impl std::fmt::Display) -> OAuthFailure {
+    OAuthFailure(format!("OAuth {step} failed: {e}"))
+}
+
+/// What to do after the server refused vMCP (401).
+pub enum Next {
+    /// A person must sign in here.
+    SignIn(String),
+}
+
+impl OAuthClient {
+    pub fn new(store: Store, public_url: &url::Url) -> Self {
+        let base = public_url.as_str().trim_end_matches('/');
+        Self {
+            store,
+            redirect_uri: format!("{base}/api/oauth/callback"),
+            client_metadata_url: (public_url.scheme() == "https")
+                .then(|| format!("{base}/oauth/client-metadata.json")),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(15))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("an HTTP client builds"),
+        }
+    }
+
+    async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> vmcp_store::Result<T> + Send + 'static,
+    ) -> Result<T, OAuthFailure> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| OAuthFailure(format!("internal error: {e}")))?
+            .map_err(|e| OAuthFailure(format!("the database failed: {e}")))
+    }
+
+    async fn manager(
+        &self,
+        server_id: &str,
+        url: &str,
+    ) -> Result<AuthorizationManager, OAuthFailure> {
+        let mut manager = AuthorizationManager::new(url)
+            .await
+            .map_err(|e| failed("set-up", e))?;
+        manager.set_credential_store(DbCredentials::new(self.store.clone(), server_id));
+        manager.set_state_store(DbStates {
+            store: self.store.clone(),
+            server_id: server_id.to_string(),
+        });
+        Ok(manager)
+    }
+
+    async fn record(&self, server_id: &str) -> Result<Option<ClientRecord>, OAuthFailure> {
+        let id = server_id.to_string();
+        let grant = self.db(move |s| s.oauth_grant(&id)).await?;
+        Ok(grant
+            .and_then(|g| g.client)
+            .and_then(|c| serde_json::from_str(&c).ok()))
+    }
+
+    /// Discovery, from the challenge of a 401 when there is one; checks that the
+    /// authorization server is still the one `record` was made with.
+    async fn discover(
+        &self,
+        manager: &mut AuthorizationManager,
+        challenge: Option<&str>,
+        expected_issuer: Option<&str>,
+    ) -> Result<AuthorizationMetadata, OAuthFailure> {
+        let resolution = manager
+            .resolve_metadata_from_challenge(challenge)
+            .await
+            .map_err(|e| {
+                failed(
+                    "discovery (protected resource and authorization server metadata)",
+                    e,
+                )
+            })?;
+        let metadata = resolution.metadata;
+        if let (Some(expected), Some(found)) = (expected_issuer, metadata.issuer.as_deref())
+            && expected != found
+        {
+            return Err(OAuthFailure(format!(
+                "OAuth discovery found the authorization server {found}, not {expected} where \
+                 vMCP signed in: sign in again (disconnect and connect the server)"
+            )));
+        }
+        manager.set_metadata(metadata.clone());
+        Ok(metadata)
+    }
+
+    /// The manager for a new connection: signed in before (tokens kept), or obtaining tokens
+    /// by client credentials. `None` asks for a connection without a token, whose 401 starts a
+    /// sign-in.
+    pub async fn for_connect(
+        &self,
+        server_id: &str,
+        url: &str,
+        auth: &UpstreamAuth,
+    ) -> Result<Option<AuthorizationManager>, OAuthFailure> {
+        let id = server_id.to_string();
+        let grant = self.db(move |s| s.oauth_grant(&id)).await?;
+        let has_tokens = grant.as_ref().is_some_and(|g| g.credentials.is_some());
+        if auth.grant == OAuthGrant::ClientCredentials {
+            let mut manager = self.manager(server_id, url).await?;
+            self.discover(&mut manager, None, None).await?;
+            self.client_credentials(&mut manager, url, auth).await?;
+            return Ok(Some(manager));
+        }
+        let record: Option<ClientRecord> = grant
+            .as_ref()
+            .and_then(|g| g.client.as_deref())
+            .and_then(|c| serde_json::from_str(c).ok());
+        let (true, Some(record)) = (has_tokens, record) else {
+            return Ok(None);
+        };
+        let mut manager = self.manager(server_id, url).await?;
+        self.discover(
+            &mut manager,
+            record.challenge.as_deref(),
+            record.issuer.as_deref(),
+        )
+        .await?;
+        manager
+            .configure_client(self.client_config(&record, auth))
+            .map_err(|e| failed("client set-up", e))?;
+        Ok(Some(manager))
+    }
+
+    fn client_config(&self, record: &ClientRecord, auth: &UpstreamAuth) -> OAuthClientConfig {
+        let mut config =
+            OAuthClientConfig::new(record.client_id.clone(), record.redirect_uri.clone())
+                .with_scopes(auth.scopes.clone());
+        // A configured secret belongs to the configured client only.
+        if auth.client_id.as_deref() == Some(record.client_id.as_str())
+            && let Some(secret) = &auth.client_secret
+        {
+            config = config.with_client_secret(secret.clone());
+        }
+        config
+    }
+
+    async fn client_credentials(
+        &self,
+        manager: &mut AuthorizationManager,
+        url: &str,
+        auth: &UpstreamAuth,
+    ) -> Result<(), OAuthFailure> {
+        let (Some(client_id), Some(client_secret)) = (&auth.client_id, &auth.client_secret) else {
+            return Err(OAuthFailure(
+                "OAuth client credentials need config.auth.client_id and client_secret".into(),
+            ));
+        };
+        let config = ClientCredentialsConfig::ClientSecret {
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            scopes: auth.scopes.clone(),
+            resource: Some(url.to_string()),
+        };
+        manager
+            .configure_client_credentials(&config)
+            .map_err(|e| failed("client set-up", e))?;
+        manager
+            .exchange_client_credentials(&config)
+            .await
+            .map_err(|e| failed("client credentials grant", e))?;
+        Ok(())
+    }
+
+    /// After the server refused vMCP with `challenge`: starts a sign-in (the URL a person
+    /// opens) or, for client credentials, gets a token.
+    pub async fn on_refused(
+        &self,
+        server_id: &str,
+        url: &str,
+        auth: &UpstreamAuth,
+        challenge: &str,
+    ) -> Result<Next, OAuthFailure> {
+        if auth.grant == OAuthGrant::ClientCredentials {
+            // The token was obtained just before this connection: asking again would loop.
+            return Err(OAuthFailure(format!(
+                "the server refused the access token of the client credentials grant \
+                 (WWW-Authenticate: {challenge}); check the client's scopes and audience"
+            )));
+        }
+        // Tokens it refuses (and rmcp could not refresh) are of no further use.
+        let id = server_id.to_string();
+        self.db(move |s| {
+            s.update_oauth_grant(
+                &id,
+                GrantUpdate {
+                    credentials: Some(None),
+                    ..Default::default()
+                },
+            )
+        })
+        .await?;
+        let mut manager = self.manager(server_id, url).await?;
+        let challenge = (!challenge.is_empty()).then_some(challenge);
+        let metadata = self.discover(&mut manager, challenge, None).await?;
+        let mut request = AuthorizationRequest::new(self.redirect_uri.clone())
+            .with_client_name("vMCP")
+            .with_initial_scope_selection();
+        if let Some(challenge) = challenge {
+            request = request.with_challenge(challenge);
+        }
+        if !auth.scopes.is_empty() {
+            request = request.with_scopes(auth.scopes.iter().cloned());
+        }
+        if let Some(client_id) = &auth.client_id {
+            request = request.with_preregistered_client(client_id.clone());
+            if let Some(secret) = &auth.client_secret {
+                request = request.with_client_secret(secret.clone());
+            }
+        } else if let Some(cimd) = &self.client_metadata_url {
+            request = request.with_client_metadata_url(cimd.clone());
+        }
+        if auth.client_id.is_none()
+            && metadata.registration_endpoint.is_none()
+            && self.client_metadata_url.is_none()
+        {
+            return Err(OAuthFailure(format!(
+                "OAuth client registration is not possible: the authorization server {} offers \
+                 no dynamic registration and vMCP has no https public URL for a client ID \
+                 metadata document; register a client there and set config.auth.client_id (and \
+                 client_secret)",
+                metadata
+                    .issuer
+                    .as_deref()
+                    .unwrap_or(&metadata.authorization_endpoint)
+            )));
+        }
+        let session = AuthorizationSession::new(manager, request)
+            .await
+            .map_err(|(_, e)| failed("client registration or authorization request", e))?;
+        let authorization_url = session.get_authorization_url().to_string();
+        let (client_id, _) = session
+            .get_credentials()
+            .await
+            .map_err(|e| failed("client registration", e))?;
+        let record = ClientRecord {
+            client_id,
+            redirect_uri: self.redirect_uri.clone(),
+            challenge: challenge.map(String::from),
+            issuer: metadata.issuer.clone(),
+        };
+        let id = server_id.to_string();
+        let update = GrantUpdate {
+            client: Some(Some(serde_json::to_string(&record).expect("serializes"))),
+            metadata: Some(Some(serde_json::to_string(&metadata).expect("serializes"))),
+            authorization_url: Some(Some(authorization_url.clone())),
+            ..Default::default()
+        };
+        self.db(move |s| s.update_oauth_grant(&id, update)).await?;
+        Ok(Next::SignIn(authorization_url))
+    }
+
+    /// The server a callback's `state` belongs to, unless unknown, used or expired.
+    pub async fn server_of_state(&self, state: &str) -> Result<Option<String>, OAuthFailure> {
+        let csrf = state.to_string();
+        Ok(self
+            .db(move |s| s.oauth_state(&csrf))
+            .await?
+            .map(|(server, _)| server))
+    }
+
+    /// Completes a sign-in: exchanges `code` (checking `iss`), keeps the tokens.
+    pub async fn complete(
+        &self,
+        server_id: &str,
+        url: &str,
+        auth: &UpstreamAuth,
+        code: &str,
+        state: &str,
+        iss: Option<&str>,
+    ) -> Result<(), OAuthFailure> {
+        let Some(record) = self.record(server_id).await? else {
+            return Err(OAuthFailure(
+                "no sign-in was started for this server (it was deleted or signed out)".into(),
+            ));
+        };
+        let mut manager = self.manager(server_id, url).await?;
+        self.discover(
+            &mut manager,
+            record.challenge.as_deref(),
+            record.issuer.as_deref(),
+        )
+        .await?;
+        manager
+            .configure_client(self.client_config(&record, auth))
+            .map_err(|e| failed("client set-up", e))?;
+        manager
+            .exchange_code_for_token_with_issuer(code, state, iss)
+            .await
+            .map_err(|e| failed("code exchange", e))?;
+        let id = server_id.to_string();
+        self.db(move |s| {
+            s.update_oauth_grant(
+                &id,
+                GrantUpdate {
+                    authorization_url: Some(None),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+    }
+
+    /// A callback that carries an error (the person declined, or the authorization server
+    /// refused): the sign-in is over.
+    pub async fn abandon(&self, state: &str) -> Result<(), OAuthFailure> {
+        let csrf = state.to_string();
+        self.db(move |s| s.take_oauth_state(&csrf)).await?;
+        Ok(())
+    }
+
+    /// Whether tokens are kept for the server (a sign-in finished, maybe on another replica).
+    pub async fn signed_in(&self, server_id: &str) -> bool {
+        let id = server_id.to_string();
+        matches!(self.db(move |s| s.oauth_grant(&id)).await, Ok(Some(g)) if g.credentials.is_some())
+    }
+
+    /// Revokes the tokens kept for a server at its authorization server (RFC 7009, when it
+    /// offers revocation) and forgets them. Revocation is best effort: the tokens are
+    /// forgotten whatever the answer.
+    pub async fn forget(&self, server_id: &str, auth: Option<&UpstreamAuth>) -> Vec<String> {
+        let id = server_id.to_string();
+        let grant = self.db(move |s| s.oauth_grant(&id)).await.ok().flatten();
+        let mut notes = Vec::new();
+        if let Some(grant) = grant {
+            let metadata: Option<AuthorizationMetadata> = grant
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok());
+            let record: Option<ClientRecord> = grant
+                .client
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok());
+            let credentials: Option<StoredCredentials> = grant
+                .credentials
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok());
+            let endpoint = metadata.as_ref().and_then(|m| {
+                m.additional_fields
+                    .get("revocation_endpoint")
+                    .and_then(|v| v.as_str())
+                    .map(String::from)
+            });
+            if let (Some(endpoint), Some(credentials)) = (endpoint, credentials) {
+                let client_id = record
+                    .map(|r| r.client_id)
+                    .unwrap_or(credentials.client_id.clone());
+                let secret = auth
+                    .filter(|a| a.client_id.as_deref() == Some(client_id.as_str()))
+                    .and_then(|a| a.client_secret.clone());
+                if let Some(tokens) = &credentials.token_response {
+                    let tokens = serde_json::to_value(tokens).unwrap_or_default();
+                    let field =
+                        |name: &str| tokens.get(name).and_then(|v| v.as_str()).map(String::from);
+                    let mut pairs = Vec::new();
+                    if let Some(refresh) = field("refresh_token") {
+                        pairs.push((refresh, "refresh_token"));
+                    }
+                    if let Some(access) = field("access_token") {
+                        pairs.push((access, "access_token"));
+                    }
+                    for (token, hint) in pairs {
+                        match self
+                            .revoke(&endpoint, &client_id, secret.as_deref(), &token, hint)
+                            .await
+                        {
+                            Ok(()) => notes.push(format!("{hint} revoked")),
+                            Err(e) => notes.push(format!("{hint} not revoked: {e}")),
+                        }
+                    }
+                }
+            }
+        }
+        let id = server_id.to_string();
+        if let Err(e) = self.db(move |s| s.clear_oauth(&id)).await {
+            notes.push(e.0);
+        }
+        notes
+    }
+
+    async fn revoke(
+        &self,
+        endpoint: &str,
+        client_id: &str,
+        secret: Option<&str>,
+        token: &str,
+        hint: &str,
+    ) -> Result<(), String> {
+        let mut form = vec![("token", token), ("token_type_hint", hint)];
+        let request = self.http.post(endpoint);
+        let request = match secret {
+            Some(secret) => request.basic_auth(client_id, Some(secret)),
+            None => {
+                form.push(("client_id", client_id));
+                request
+            }
+        };
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            Err(format!("HTTP {}", response.status().as_u16()))
+        }
+    }
+}
+
+/// Tokens in `oauth_grants.credentials`, cached in memory: a request reads the cache; a
+/// refresh (under its guard) reads the database first, so a token another replica refreshed
+/// is used rather than refreshed again.
+struct DbCredentials {
+    store: Store,
+    server_id: String,
+    cache: Arc<std::sync::Mutex<Option<Option<StoredCredentials>>>>,
+    refreshing: Arc<Mutex<()>>,
+}
+
+impl DbCredentials {
+    fn new(store: Store, server_id: &str) -> Self {
+        Self {
+            store,
+            server_id: server_id.to_string(),
+            cache: Arc::default(),
+            refreshing: Arc::default(),
+        }
+    }
+
+    async fn write(&self, credentials: Option<StoredCredentials>) -> Result<(), AuthError> {
+        let text = credentials
+            .as_ref()
+            .map(|c| serde_json::to_string(c).expect("credentials serialize"));
+        let store = self.store.clone();
+        let id = self.server_id.clone();
+        tokio::task::spawn_blocking(move || {
+            store.update_oauth_grant(
+                &id,
+                GrantUpdate {
+                    credentials: Some(text),
+                    ..Default::default()
+                },
+            )
+        })
+        .await
+        .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?
+        .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
+        *self.cache.lock().expect("credentials lock") = Some(credentials);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CredentialStore for DbCredentials {
+    async fn load(&self) -> Result<Option<StoredCredentials>, AuthError> {
+        if let Some(cached) = self.cache.lock().expect("credentials lock").clone() {
+            return Ok(cached);
+        }
+        let store = self.store.clone();
+        let id = self.server_id.clone();
+        let grant = tokio::task::spawn_blocking(move || store.oauth_grant(&id))
+            .await
+            .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?
+            .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
+        let credentials: Option<StoredCredentials> = grant
+            .and_then(|g| g.credentials)
+            .and_then(|c| serde_json::from_str(&c).ok());
+        *self.cache.lock().expect("credentials lock") = Some(credentials.clone());
+        Ok(credentials)
+    }
+
+    async fn save(&self, credentials: StoredCredentials) -> Result<(), AuthError> {
+        self.write(Some(credentials)).await
+    }
+
+    async fn clear(&self) -> Result<(), AuthError> {
+        self.write(None).await
+    }
+
+    async fn acquire_refresh_guard(&self) -> Result<Option<CredentialRefreshGuard>, AuthError> {
+        let guard = self.refreshing.clone().lock_owned().await;
+        // The next load reads the database: another replica may have refreshed already.
+        *self.cache.lock().expect("credentials lock") = None;
+        Ok(Some(CredentialRefreshGuard::new(guard)))
+    }
+}
+
+/// Sign-ins under way, in `oauth_states`.
+struct DbStates {
+    store: Store,
+    server_id: String,
+}
+
+#[async_trait]
+impl StateStore for DbStates {
+    async fn save(&self, csrf: &str, state: StoredAuthorizationState) -> Result<(), AuthError> {
+        let text = serde_json::to_string(&state).expect("state serializes");
+        let store = self.store.clone();
+        let (csrf, id) = (csrf.to_string(), self.server_id.clone());
+        tokio::task::spawn_blocking(move || store.save_oauth_state(&csrf, &id, &text))
+            .await
+            .map_err(|e| AuthError::InternalError(e.to_string()))?
+            .map_err(|e| AuthError::InternalError(e.to_string()))
+    }
+
+    async fn load(&self, csrf: &str) -> Result<Option<StoredAuthorizationState>, AuthError> {
+        let store = self.store.clone();
+        let csrf = csrf.to_string();
+        let found = tokio::task::spawn_blocking(move || store.oauth_state(&csrf))
+            .await
+            .map_err(|e| AuthError::InternalError(e.to_string()))?
+            .map_err(|e| AuthError::InternalError(e.to_string()))?;
+        Ok(found
+            .filter(|(server, _)| *server == self.server_id)
+            .and_then(|(_, state)| serde_json::from_str(&state).ok()))
+    }
+
+    /// Consuming a state is the point where two callbacks with the same `state` part: the one
+    /// that removes it goes on; the other is refused before any code is exchanged.
+    async fn delete(&self, csrf: &str) -> Result<(), AuthError> {
+        let store = self.store.clone();
+        let csrf = csrf.to_string();
+        let taken = tokio::task::spawn_blocking(move || store.take_oauth_state(&csrf))
+            .await
+            .map_err(|e| AuthError::InternalError(e.to_string()))?
+            .map_err(|e| AuthError::InternalError(e.to_string()))?;
+        if taken {
+            Ok(())
+        } else {
+            Err(AuthError::AuthorizationFailed(
+                "this sign-in was completed already (the callback was replayed)".into(),
+            ))
+        }
+    }
+}

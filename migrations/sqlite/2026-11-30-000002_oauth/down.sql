@@ -1,0 +1,2 @@
+DROP TABLE oauth_states;
+DROP TABLE oauth_grants;
