@@ -59,16 +59,28 @@ impl Gateway {
     ) -> Result<McpServer> {
         let _turn = self.writes.lock().await;
         let id = id.as_str();
+        let key = id.to_string();
+        let stored = self.db(move |s| s.get_server(&key)).await?;
         if input.config.has_mask() {
-            let key = id.to_string();
-            let stored = self.db(move |s| s.get_server(&key)).await?;
             input
                 .config
                 .restore_masked(Some(&stored.config), "config")?;
         }
         input.validate()?;
+        // Tokens are for one resource and one client: a new URL or new OAuth settings start
+        // over (the old tokens are revoked).
+        let signed_out = stored.config.auth.is_some()
+            && (stored.config.auth != input.config.auth || stored.config.url != input.config.url);
         let id = id.to_string();
         let server = self.db(move |s| s.update_server(&id, &input)).await?;
+        if signed_out {
+            let notes = self
+                .supervisor
+                .oauth()
+                .forget(&server.server_id, stored.config.auth.as_ref())
+                .await;
+            tracing::info!(server = %server.name, outcome = %notes.join(", "), "OAuth settings changed: tokens forgotten");
+        }
         self.supervisor.upsert(&server);
         self.refresh_log_secrets();
         Ok(self.with_live_state(server))
@@ -80,6 +92,8 @@ impl Gateway {
         let id = id.as_str();
         let id = id.to_string();
         let key = id.clone();
+        // Its OAuth rows go with it: what to revoke is read first.
+        let kept = self.supervisor.oauth().kept(&id).await;
         let server = self.db(move |s| s.delete_server(&key)).await?;
         self.supervisor.remove(&id).await;
         if server.config.auth.is_some() {
@@ -87,7 +101,7 @@ impl Gateway {
             let notes = self
                 .supervisor
                 .oauth()
-                .forget(&id, server.config.auth.as_ref())
+                .revoke_all(kept, server.config.auth.as_ref())
                 .await;
             if !notes.is_empty() {
                 tracing::info!(server = %server.name, outcome = %notes.join(", "), "OAuth tokens forgotten");

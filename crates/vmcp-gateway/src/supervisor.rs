@@ -787,11 +787,9 @@ async fn signed_out(
     checks.tick().await;
     loop {
         tokio::select! {
-            _ = slot.poke.notified() => {
-                if inner.oauth.signed_in(&slot.id).await {
-                    return SignIn::Connect;
-                }
-            }
+            // An explicit connect: try again (signed in meanwhile, or a fresh sign-in URL,
+            // since the person may have declined or let the last one expire).
+            _ = slot.poke.notified() => return SignIn::Connect,
             _ = checks.tick() => {
                 if inner.oauth.signed_in(&slot.id).await {
                     return SignIn::Connect;

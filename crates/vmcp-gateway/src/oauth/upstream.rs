@@ -383,8 +383,27 @@ impl OAuthClient {
     /// offers revocation) and forgets them. Revocation is best effort: the tokens are
     /// forgotten whatever the answer.
     pub async fn forget(&self, server_id: &str, auth: Option<&UpstreamAuth>) -> Vec<String> {
+        let grant = self.kept(server_id).await;
+        let mut notes = self.revoke_all(grant, auth).await;
         let id = server_id.to_string();
-        let grant = self.db(move |s| s.oauth_grant(&id)).await.ok().flatten();
+        if let Err(e) = self.db(move |s| s.clear_oauth(&id)).await {
+            notes.push(e.0);
+        }
+        notes
+    }
+
+    /// What is kept for a server (read before the server is deleted: its rows go with it).
+    pub async fn kept(&self, server_id: &str) -> Option<vmcp_store::oauth::OAuthGrant> {
+        let id = server_id.to_string();
+        self.db(move |s| s.oauth_grant(&id)).await.ok().flatten()
+    }
+
+    /// Revokes the tokens of `grant` (RFC 7009), best effort; says what happened to each.
+    pub async fn revoke_all(
+        &self,
+        grant: Option<vmcp_store::oauth::OAuthGrant>,
+        auth: Option<&UpstreamAuth>,
+    ) -> Vec<String> {
         let mut notes = Vec::new();
         if let Some(grant) = grant {
             let metadata: Option<AuthorizationMetadata> = grant
@@ -433,11 +452,9 @@ impl OAuthClient {
                         }
                     }
                 }
+            } else {
+                notes.push("the authorization server offers no revocation".into());
             }
-        }
-        let id = server_id.to_string();
-        if let Err(e) = self.db(move |s| s.clear_oauth(&id)).await {
-            notes.push(e.0);
         }
         notes
     }

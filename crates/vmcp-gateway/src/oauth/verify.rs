@@ -21,7 +21,7 @@ const KEYS_TTL: Duration = Duration::from_secs(600);
 /// Least time between two fetches of one issuer's keys for unknown key ids.
 const REFETCH_EVERY: Duration = Duration::from_secs(30);
 /// Clock skew tolerated on `exp` and `nbf`.
-const LEEWAY_SECONDS: u64 = 30;
+const LEEWAY_SECONDS: u64 = 10;
 
 /// Who a valid token says the client is.
 #[derive(Debug, Clone, PartialEq, Eq)]
