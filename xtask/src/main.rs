@@ -5,6 +5,7 @@ mod clients;
 mod conformance;
 mod fuzz;
 mod interop;
+mod oauth;
 mod replicas;
 mod schemathesis;
 mod sdk;
@@ -34,6 +35,10 @@ tasks:
               a replica stopped under load, config changes seen through the others,
               throughput over 1-3 replicas, N idle sessions (default 10,000); needs
               VMCP_TEST_DATABASE_URL; writes its section of docs/benchmarks.md
+  oauth       OAuth on both sides with real parts: oidc-provider (npm) as the authorization
+              server, vMCP signing in to a Python-SDK upstream that demands it, the TypeScript
+              and Python SDK clients signing in to a protected vMCP, and the conformance
+              suite's authorization scenarios with vMCP as the client
   conformance run the official MCP conformance suite against a vMCP fronting the fixture
   ui [--screenshots]
               the dashboard in Debian's Chromium (installed when missing) driven by Playwright
@@ -59,6 +64,7 @@ fn main() -> anyhow::Result<()> {
         Some("conformance") => conformance::run(),
         Some("clients") => clients::run(&args[1..]),
         Some("replicas") => replicas::run(&args[1..]),
+        Some("oauth") => oauth::run(),
         Some("ui") => ui::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),

@@ -193,7 +193,9 @@ fn client_credentials(issuer: &str, resource: &str, scope: &str) -> String {
 
 #[test]
 fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_tokens() {
-    if !parts_present("an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_tokens") {
+    if !parts_present(
+        "an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_tokens",
+    ) {
         return;
     }
     let (_provider, issuer) = provider(&[]);
@@ -211,12 +213,18 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
         201,
     );
     let r = client
-        .post(format!("{base}/api/mcp-servers/{}/connect", plain["server_id"].as_str().unwrap()))
+        .post(format!(
+            "{base}/api/mcp-servers/{}/connect",
+            plain["server_id"].as_str().unwrap()
+        ))
         .send()
         .unwrap();
     assert_eq!(r.status().as_u16(), 502);
     let detail = r.json::<Value>().unwrap()["detail"].to_string();
-    assert!(detail.contains("requires OAuth") && detail.contains("config.auth"), "{detail}");
+    assert!(
+        detail.contains("requires OAuth") && detail.contains("config.auth"),
+        "{detail}"
+    );
 
     let created = post_ok(
         &client,
@@ -234,11 +242,20 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
     let authorization_url = answer["authorization_url"].as_str().unwrap().to_string();
     let url = url::Url::parse(&authorization_url).unwrap();
     let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
-    assert!(authorization_url.starts_with(&issuer), "{authorization_url}");
+    assert!(
+        authorization_url.starts_with(&issuer),
+        "{authorization_url}"
+    );
     assert_eq!(query["code_challenge_method"], "S256");
-    assert_eq!(query["resource"], upstream_url, "RFC 8707: the token is for the upstream");
+    assert_eq!(
+        query["resource"], upstream_url,
+        "RFC 8707: the token is for the upstream"
+    );
     assert_eq!(query["redirect_uri"], format!("{base}/api/oauth/callback"));
-    assert!(query["scope"].contains("mcp:tools"), "the challenge's scope: {query:?}");
+    assert!(
+        query["scope"].contains("mcp:tools"),
+        "the challenge's scope: {query:?}"
+    );
     let (_, shown) = get_json(&client, &server_url);
     assert_eq!(shown["status"], "auth_required");
     assert_eq!(shown["authorization_url"], authorization_url.as_str());
@@ -260,11 +277,17 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
     let again = post_ok(&client, format!("{server_url}/connect"), json!({}), 200);
     assert_eq!(again["status"], "auth_required");
     let authorization_url = again["authorization_url"].as_str().unwrap().to_string();
-    assert_ne!(authorization_url, answer["authorization_url"].as_str().unwrap());
+    assert_ne!(
+        authorization_url,
+        answer["authorization_url"].as_str().unwrap()
+    );
 
     // The person signs in; the callback carries the issuer (RFC 9207) and completes it.
     let callback = browser(&authorization_url, "alice", false);
-    assert!(callback.starts_with(&format!("{base}/api/oauth/callback?")), "{callback}");
+    assert!(
+        callback.starts_with(&format!("{base}/api/oauth/callback?")),
+        "{callback}"
+    );
     assert!(callback.contains("iss="), "{callback}");
     // A callback whose `iss` names another issuer is refused, and does not spend the state.
     let mixed_up = callback.replace("iss=", "iss=http%3A%2F%2Fevil.example&was=");
@@ -318,7 +341,10 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
 
     // Deleting the server revokes its refresh token at the provider (RFC 7009).
     let refresh = stored_refresh_token(dir.path());
-    let r = client.delete(format!("{base}/api/vmcps/team")).send().unwrap();
+    let r = client
+        .delete(format!("{base}/api/vmcps/team"))
+        .send()
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let r = client.delete(&server_url).send().unwrap();
     assert_eq!(r.status().as_u16(), 200);
@@ -333,7 +359,10 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
         .send()
         .unwrap();
     let body: Value = r.json().unwrap();
-    assert_eq!(body["error"], "invalid_grant", "the revoked token still works: {body}");
+    assert_eq!(
+        body["error"], "invalid_grant",
+        "the revoked token still works: {body}"
+    );
 }
 
 /// The refresh token vMCP keeps (read from its database, as an attacker with the file could).
@@ -425,7 +454,10 @@ fn a_machine_client_gets_its_upstream_token_by_client_credentials() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 502);
     let detail = r.json::<Value>().unwrap()["detail"].to_string();
-    assert!(detail.contains("client credentials grant failed"), "{detail}");
+    assert!(
+        detail.contains("client credentials grant failed"),
+        "{detail}"
+    );
 
     // Bad settings are refused before anything is stored.
     let r = client
@@ -450,9 +482,11 @@ fn mcp_initialize(url: &str, token: Option<&str>) -> (u16, String, String) {
     let mut r = http()
         .post(url)
         .header("accept", "application/json, text/event-stream")
-        .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        .json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
             "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "oauth-test", "version": "1"}}}));
+            "clientInfo": {"name": "oauth-test", "version": "1"}}}),
+        );
     if let Some(t) = token {
         r = r.bearer_auth(t);
     }
@@ -534,8 +568,11 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
         json!({}),
     );
     let mut team_id = String::new();
-    for (name, iss) in [("team", issuer.as_str()), ("brief", short_issuer.as_str()),
-                        ("down", "http://127.0.0.1:9")] {
+    for (name, iss) in [
+        ("team", issuer.as_str()),
+        ("brief", short_issuer.as_str()),
+        ("down", "http://127.0.0.1:9"),
+    ] {
         let created = post_ok(
             &client,
             format!("{base}/api/vmcps"),
@@ -553,14 +590,20 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
     let (status, challenge, _) = mcp_initialize(&endpoint, None);
     assert_eq!(status, 401);
     let metadata_url = format!("{base}/.well-known/oauth-protected-resource/vmcp/team/mcp");
-    assert!(challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")), "{challenge}");
+    assert!(
+        challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+        "{challenge}"
+    );
     assert!(challenge.contains("scope=\"mcp:tools\""), "{challenge}");
     let (status, metadata) = get_json(&http(), &metadata_url);
     assert_eq!(status, 200);
     assert_eq!(metadata["resource"], endpoint.as_str());
     assert_eq!(metadata["authorization_servers"], json!([issuer]));
     // An unprotected vMCP has no metadata.
-    let (status, _) = get_json(&http(), &format!("{base}/.well-known/oauth-protected-resource/vmcp/open/mcp"));
+    let (status, _) = get_json(
+        &http(),
+        &format!("{base}/.well-known/oauth-protected-resource/vmcp/open/mcp"),
+    );
     assert_eq!(status, 404);
 
     // A valid token: served, and its subject names the client in the log.
@@ -582,7 +625,10 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
             assert_eq!(stats["logs"][0]["client_id"], "machine");
             break;
         }
-        assert!(Instant::now() < deadline, "no log row names the token's subject: {stats}");
+        assert!(
+            Instant::now() < deadline,
+            "no log row names the token's subject: {stats}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // The endpoint by id is the same resource.
@@ -606,10 +652,7 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
     assert!(c.contains("error=\"insufficient_scope\""), "{c}");
     // tampered with (the payload changed, the signature kept),
     let parts: Vec<&str> = token.split('.').collect();
-    let mut payload: Value = serde_json::from_slice(
-        &base64_url_decode(parts[1]),
-    )
-    .unwrap();
+    let mut payload: Value = serde_json::from_slice(&base64_url_decode(parts[1])).unwrap();
     payload["sub"] = json!("admin");
     let forged = format!(
         "{}.{}.{}",
@@ -650,15 +693,20 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
         let r = client
             .post(format!("{base}/vmcp/open/mcp"))
             .header("accept", "application/json, text/event-stream")
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            .json(
+                &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "t", "version": "1"}}}))
+                "clientInfo": {"name": "t", "version": "1"}}}),
+            )
             .send()
             .unwrap();
         (r.status().as_u16(), (), ())
     };
     assert_eq!(status, 200);
-    assert_eq!(mcp_initialize(&format!("{base}/vmcp/open/mcp"), None).0, 401);
+    assert_eq!(
+        mcp_initialize(&format!("{base}/vmcp/open/mcp"), None).0,
+        401
+    );
     server.terminate();
 }
 

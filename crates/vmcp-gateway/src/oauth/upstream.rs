@@ -28,6 +28,10 @@ use vmcp_store::oauth::GrantUpdate;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct ClientRecord {
     client_id: String,
+    /// A secret the authorization server issued at dynamic registration (write-only, like
+    /// the tokens; a configured secret stays in the server's config).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
     redirect_uri: String,
     /// The 401 challenge that started the sign-in: discovery starts from it again.
     #[serde(default)]
@@ -191,7 +195,9 @@ impl OAuthClient {
             OAuthClientConfig::new(record.client_id.clone(), record.redirect_uri.clone())
                 .with_scopes(auth.scopes.clone());
         // A configured secret belongs to the configured client only.
-        if auth.client_id.as_deref() == Some(record.client_id.as_str())
+        if let Some(secret) = &record.client_secret {
+            config = config.with_client_secret(secret.clone());
+        } else if auth.client_id.as_deref() == Some(record.client_id.as_str())
             && let Some(secret) = &auth.client_secret
         {
             config = config.with_client_secret(secret.clone());
@@ -257,32 +263,64 @@ impl OAuthClient {
         let mut manager = self.manager(server_id, url).await?;
         let challenge = (!challenge.is_empty()).then_some(challenge);
         let metadata = self.discover(&mut manager, challenge, None).await?;
-        let mut request = AuthorizationRequest::new(self.redirect_uri.clone())
-            .with_client_name("vMCP")
-            .with_initial_scope_selection();
+        let mut request =
+            AuthorizationRequest::new(self.redirect_uri.clone()).with_client_name("vMCP");
         if let Some(challenge) = challenge {
             request = request.with_challenge(challenge);
         }
-        if !auth.scopes.is_empty() {
-            request = request.with_scopes(auth.scopes.iter().cloned());
+        // The scopes: configured, else the challenge's or the metadata's (rmcp's choice); with
+        // offline_access where offered, for a refresh token.
+        let mut scopes = if auth.scopes.is_empty() {
+            manager.select_initial_scopes(&[]).await
+        } else {
+            auth.scopes.clone()
+        };
+        let offline = metadata
+            .scopes_supported
+            .as_ref()
+            .is_some_and(|s| s.iter().any(|s| s == "offline_access"));
+        if offline && !scopes.is_empty() && !scopes.iter().any(|s| s == "offline_access") {
+            scopes.push("offline_access".into());
         }
+        if scopes.is_empty() {
+            request = request.with_initial_scope_selection();
+        } else {
+            request = request.with_scopes(scopes.iter().cloned());
+        }
+        let cimd_supported = metadata
+            .additional_fields
+            .get("client_id_metadata_document_supported")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
+        let mut issued_secret = None;
         if let Some(client_id) = &auth.client_id {
             request = request.with_preregistered_client(client_id.clone());
             if let Some(secret) = &auth.client_secret {
                 request = request.with_client_secret(secret.clone());
             }
-        } else if let Some(cimd) = &self.client_metadata_url {
+        } else if let (Some(cimd), true) = (&self.client_metadata_url, cimd_supported) {
             request = request.with_client_metadata_url(cimd.clone());
-        }
-        if auth.client_id.is_none()
-            && metadata.registration_endpoint.is_none()
-            && self.client_metadata_url.is_none()
-        {
+        } else if metadata.registration_endpoint.is_some() {
+            // Registered here rather than by rmcp's session, which would not say which secret
+            // (if any) the authorization server issued: a confidential registration (where only
+            // client_secret_basic or _post is allowed) needs it at the token endpoint, also
+            // after a restart.
+            let refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+            let registered = manager
+                .register_client("vMCP", &self.redirect_uri, &refs)
+                .await
+                .map_err(|e| failed("dynamic client registration", e))?;
+            request = request.with_preregistered_client(registered.client_id.clone());
+            if let Some(secret) = registered.client_secret.clone() {
+                request = request.with_client_secret(secret);
+            }
+            issued_secret = registered.client_secret;
+        } else {
             return Err(OAuthFailure(format!(
                 "OAuth client registration is not possible: the authorization server {} offers \
-                 no dynamic registration and vMCP has no https public URL for a client ID \
-                 metadata document; register a client there and set config.auth.client_id (and \
-                 client_secret)",
+                 no dynamic registration, and no client ID metadata document (that needs its \
+                 support and an https --public-url of vMCP); register a client there and set \
+                 config.auth.client_id (and client_secret)",
                 metadata
                     .issuer
                     .as_deref()
@@ -299,6 +337,7 @@ impl OAuthClient {
             .map_err(|e| failed("client registration", e))?;
         let record = ClientRecord {
             client_id,
+            client_secret: issued_secret,
             redirect_uri: self.redirect_uri.clone(),
             challenge: challenge.map(String::from),
             issuer: metadata.issuer.clone(),
@@ -425,12 +464,14 @@ impl OAuthClient {
                     .map(String::from)
             });
             if let (Some(endpoint), Some(credentials)) = (endpoint, credentials) {
+                let issued = record.as_ref().and_then(|r| r.client_secret.clone());
                 let client_id = record
                     .map(|r| r.client_id)
                     .unwrap_or(credentials.client_id.clone());
-                let secret = auth
-                    .filter(|a| a.client_id.as_deref() == Some(client_id.as_str()))
-                    .and_then(|a| a.client_secret.clone());
+                let secret = issued.or_else(|| {
+                    auth.filter(|a| a.client_id.as_deref() == Some(client_id.as_str()))
+                        .and_then(|a| a.client_secret.clone())
+                });
                 if let Some(tokens) = &credentials.token_response {
                     let tokens = serde_json::to_value(tokens).unwrap_or_default();
                     let field =
