@@ -746,6 +746,11 @@ async fn streamable_http(
         let Some(seal) = endpoints.options.session_key.open(sid) else {
             return Ok(session_not_found(sid));
         };
+        // A session of a protected endpoint is its subject's alone (and one opened before the
+        // endpoint was protected is nobody's).
+        if seal.subject.as_deref() != subject.as_ref().map(|s| s.0.as_str()) {
+            return Ok(session_not_found(sid));
+        }
         let Ok(in_use) = endpoints.admit(&vmcp_id, &seal) else {
             return Ok(session_not_found(sid));
         };
@@ -840,6 +845,7 @@ async fn streamable_http(
                 began: vmcp_domain::time::now().timestamp(),
                 initialize: serde_json::to_value(&state.initialize_params)
                     .unwrap_or(serde_json::Value::Null),
+                subject: subject.as_ref().map(|s| s.0.clone()),
             });
             parts.headers.insert(
                 "mcp-session-id",

@@ -38,6 +38,10 @@ pub struct SessionSeal {
     /// The client's `initialize` parameters, replayed to resume the session.
     #[serde(rename = "p")]
     pub initialize: serde_json::Value,
+    /// On an OAuth-protected endpoint: the subject of the token that opened the session. Only
+    /// requests with a token of the same subject may use it.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
 }
 
 /// The key that seals and opens session ids.
@@ -161,6 +165,7 @@ mod tests {
             began: 1_790_000_000,
             initialize: serde_json::json!({"protocolVersion": "2025-11-25", "capabilities": {},
                 "clientInfo": {"name": "c", "version": "1"}}),
+            subject: None,
         }
     }
 

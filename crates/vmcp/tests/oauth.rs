@@ -17,6 +17,7 @@ use common::{Running, post_ok};
 use serde_json::{Value, json};
 
 const MACHINE: (&str, &str) = ("machine", "machine-secret-0123456789");
+const ROBOT: (&str, &str) = ("robot", "robot-secret-0123456789-abcdef");
 
 fn tools_dir() -> PathBuf {
     std::env::var_os("VMCP_TOOLS_DIR")
@@ -174,9 +175,18 @@ fn wait_status(client: &reqwest::blocking::Client, url: &str, want: &str) -> Val
 }
 
 fn client_credentials(issuer: &str, resource: &str, scope: &str) -> String {
+    client_credentials_of(MACHINE, issuer, resource, scope)
+}
+
+fn client_credentials_of(
+    client: (&str, &str),
+    issuer: &str,
+    resource: &str,
+    scope: &str,
+) -> String {
     let r = http()
         .post(format!("{issuer}/token"))
-        .basic_auth(MACHINE.0, Some(MACHINE.1))
+        .basic_auth(client.0, Some(client.1))
         .form(&[
             ("grant_type", "client_credentials"),
             ("resource", resource),
@@ -500,8 +510,9 @@ fn mcp_initialize(url: &str, token: Option<&str>) -> (u16, String, String) {
     (status, challenge, r.text().unwrap())
 }
 
-/// A session with `token`: initialize, initialized, tools/list; the list's answer.
-fn mcp_session_tools(url: &str, token: &str) -> String {
+/// A session with `token`: initialize, initialized, tools/list; the list's answer and the
+/// session's id.
+fn mcp_session_tools(url: &str, token: &str) -> (String, String) {
     let client = http();
     let post = |session: Option<&str>, body: Value| {
         let mut r = client
@@ -533,7 +544,22 @@ fn mcp_session_tools(url: &str, token: &str) -> String {
         json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
     );
     assert_eq!(r.status().as_u16(), 200);
-    r.text().unwrap()
+    (r.text().unwrap(), session)
+}
+
+/// tools/list in an existing session; the status.
+fn mcp_list_in(url: &str, session: &str, token: &str) -> u16 {
+    http()
+        .post(url)
+        .bearer_auth(token)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-session-id", session)
+        .json(&json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[test]
@@ -541,7 +567,10 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
     if !parts_present("a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens") {
         return;
     }
-    let (_provider, issuer) = provider(&[]);
+    let robot = json!([{"client_id": ROBOT.0, "client_secret": ROBOT.1,
+        "grant_types": ["client_credentials"], "redirect_uris": [], "response_types": []}])
+    .to_string();
+    let (_provider, issuer) = provider(&[("OIDC_CLIENTS", robot.as_str())]);
     let (_short, short_issuer) = provider(&[("OIDC_ACCESS_TOKEN_TTL", "1")]);
     let dir = tempfile::tempdir().unwrap();
     let api_token = "an-api-token-for-the-rest-api-0123";
@@ -611,8 +640,13 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
     let (status, _, body) = mcp_initialize(&endpoint, Some(&token));
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"serverInfo\""), "{body}");
-    let tools = mcp_session_tools(&endpoint, &token);
+    let (tools, session) = mcp_session_tools(&endpoint, &token);
     assert!(tools.contains("open.echo"), "{tools}");
+    // The session is its subject's: another subject's valid token cannot use it.
+    assert_eq!(mcp_list_in(&endpoint, &session, &token), 200);
+    let robot = client_credentials_of(ROBOT, &issuer, &endpoint, "mcp:tools");
+    assert_eq!(mcp_list_in(&endpoint, &session, &robot), 404);
+    assert!(mcp_session_tools(&endpoint, &robot).0.contains("open.echo"));
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stats: Value = client
