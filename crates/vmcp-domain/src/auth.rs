@@ -151,8 +151,8 @@ impl VmcpAuth {
                 return Err(ValidationError::new(
                     format!("{field}.issuer"),
                     format!(
-                        "{:?} is not an issuer: an https:// (or http:// on loopback) URL \
-                         without query or fragment",
+                        "{:?} is not an issuer: an https:// URL (http:// for tests) without \
+                         query or fragment",
                         self.issuer
                     ),
                 ));

@@ -61,6 +61,20 @@ impl Gateway {
         let id = id.as_str();
         let key = id.to_string();
         let stored = self.db(move |s| s.get_server(&key)).await?;
+        // A kept client secret goes only where it went before: with another URL, vMCP would
+        // send it to whatever authorization server the new URL names.
+        let masked_secret = input
+            .config
+            .auth
+            .as_ref()
+            .and_then(|a| a.client_secret.as_deref())
+            == Some(secrets::SECRET_MASK);
+        if masked_secret && input.config.url != stored.config.url {
+            return Err(GatewayError::bad_request(
+                "config.auth.client_secret: the URL changes, so send the client secret again \
+                 (the kept one is not sent to another server's authorization server)",
+            ));
+        }
         if input.config.has_mask() {
             input
                 .config

@@ -593,8 +593,6 @@ fn is_stateless(context: &RequestContext<RoleServer>) -> bool {
         .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
 }
 
-/// The client id of a stateless request: `name/version`, from its `_meta` (where clientInfo is
-/// optional).
 /// The subject of the request's verified OAuth access token (see `oauth::TokenSubject`).
 fn token_subject(context: &RequestContext<RoleServer>) -> Option<String> {
     context
@@ -604,6 +602,8 @@ fn token_subject(context: &RequestContext<RoleServer>) -> Option<String> {
         .map(|s| s.0.clone())
 }
 
+/// The client id of a stateless request: `name/version`, from its `_meta` (where clientInfo is
+/// optional).
 fn stateless_client_id(info: Option<&Implementation>) -> String {
     match info {
         Some(i) if !i.name.is_empty() => format!("{}/{}", i.name, i.version),

@@ -370,12 +370,18 @@ impl Supervisor {
         }
         self.start(slot);
         let wait = slot.timeout() + Duration::from_secs(5);
-        let _ = tokio::time::timeout(
+        // The outcome as it was when it came: a later attempt (a sign-in's retry) may already
+        // have changed the state again.
+        let outcome = match tokio::time::timeout(
             wait,
             rx.wait_for(|s| s.status == ServerStatus::Connected || s.outcomes > before),
         )
-        .await;
-        rx.borrow().clone()
+        .await
+        {
+            Ok(Ok(state)) => Some(state.clone()),
+            _ => None,
+        };
+        outcome.unwrap_or_else(|| rx.borrow().clone())
     }
 
     /// The OAuth client of upstream sign-ins.
@@ -383,7 +389,8 @@ impl Supervisor {
         &self.inner.oauth
     }
 
-    /// A sign-in of this server finished (here or on another replica): connect now.
+    /// A sign-in of this server finished, or was declined: try again now (connect, or show a
+    /// fresh authorization URL).
     pub fn signed_in(&self, slot: &Arc<Slot>) {
         slot.poke.notify_one();
     }
@@ -580,21 +587,28 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
                     return;
                 }
             },
-            _ => Ok(None),
+            _ => Ok(crate::oauth::upstream::Connecting {
+                manager: None,
+                credentials: None,
+            }),
         };
+        let mut used = None;
         let attempt = match oauth {
-            Ok(oauth) => tokio::select! {
-                r = vmcp_transport::connect(def.transport, &def.config, oauth, observer, &slot.log) => r,
-                _ = cancel.cancelled() => {
-                    finish(&inner, &slot, None);
-                    return;
+            Ok(oauth) => {
+                used = oauth.credentials;
+                tokio::select! {
+                    r = vmcp_transport::connect(def.transport, &def.config, oauth.manager, observer, &slot.log) => r,
+                    _ = cancel.cancelled() => {
+                        finish(&inner, &slot, None);
+                        return;
+                    }
                 }
-            },
+            }
             Err(e) => Err(vmcp_transport::ConnectError::Handshake(e)),
         };
         let attempt = match attempt {
             Err(vmcp_transport::ConnectError::AuthRequired { status, challenge }) => {
-                match signed_out(&inner, &slot, &def, status, &challenge, &cancel).await {
+                match signed_out(&inner, &slot, &def, status, &challenge, used, &cancel).await {
                     SignIn::Connect => continue,
                     SignIn::Cancelled => return,
                     SignIn::Failed(e) => Err(vmcp_transport::ConnectError::Handshake(e)),
@@ -748,6 +762,7 @@ async fn signed_out(
     def: &Definition,
     status: u16,
     challenge: &str,
+    refused: Option<String>,
     cancel: &CancellationToken,
 ) -> SignIn {
     let (Some(auth), Some(url)) = (&def.config.auth, &def.config.url) else {
@@ -758,14 +773,14 @@ async fn signed_out(
         ));
     };
     let next = tokio::select! {
-        r = inner.oauth.on_refused(&slot.id, url, auth, challenge) => r,
+        r = inner.oauth.on_refused(&slot.id, url, auth, challenge, refused) => r,
         _ = cancel.cancelled() => {
             finish(inner, slot, None);
             return SignIn::Cancelled;
         }
     };
-    let authorization_url = match next {
-        Ok(crate::oauth::upstream::Next::SignIn(url)) => url,
+    let (authorization_url, kept) = match next {
+        Ok(started) => (started.authorization_url, started.credentials),
         Err(e) => return SignIn::Failed(e.to_string()),
     };
     tracing::info!(server = %def.name, "the server requires a sign-in: open its authorization_url");
@@ -791,7 +806,7 @@ async fn signed_out(
             // since the person may have declined or let the last one expire).
             _ = slot.poke.notified() => return SignIn::Connect,
             _ = checks.tick() => {
-                if inner.oauth.signed_in(&slot.id).await {
+                if inner.oauth.signed_in_since(&slot.id, kept.as_deref()).await {
                     return SignIn::Connect;
                 }
             }

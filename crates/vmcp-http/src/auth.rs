@@ -135,12 +135,14 @@ pub async fn authorize(
     }
     // The MCP endpoints of a vMCP that requires OAuth check the client's access token
     // themselves (crate::oauth): the API tokens are not for them.
+    // (The segment decoded as the router decodes it, so that both name the same vMCP.)
     if let Some(vmcp) = req
         .path()
         .strip_prefix("/vmcp/")
         .and_then(|rest| rest.split('/').next())
+        .and_then(|seg| percent_encoding::percent_decode_str(seg).decode_utf8().ok())
         && let Some(state) = req.app_data::<web::Data<AppState>>()
-        && state.gateway.mcp_protection(vmcp, "").is_some()
+        && state.gateway.mcp_protected(&vmcp)
     {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }

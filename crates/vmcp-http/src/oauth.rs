@@ -18,24 +18,47 @@ use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::MessageBody;
 
-/// The origin a request was made to, from its `Host` (checked by the allowed-hosts guard).
-/// Forwarded headers are ignored: behind a proxy, `--public-url` says the origin.
-fn request_base(req: &HttpRequest) -> String {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    format!("http://{host}")
+/// The origin a request was made to, from its `Host`, when that can be trusted as vMCP's own
+/// name: the allowed-hosts guard checked it against a list (not `*`). Forwarded headers are
+/// ignored: behind a proxy or TLS, `--public-url` says the origin.
+fn request_base(req: &HttpRequest, state: &AppState) -> Option<String> {
+    if state.security.allowed_hosts.iter().any(|h| h == "*") {
+        return None;
+    }
+    let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    Some(format!("http://{host}"))
 }
 
 /// How the endpoint of `vmcp` is protected, as seen from this request.
 pub fn protection(req: &HttpRequest, state: &AppState, vmcp: &str) -> Option<Protection> {
-    state.gateway.mcp_protection(vmcp, &request_base(req))
+    state
+        .gateway
+        .mcp_protection(vmcp, request_base(req, state).as_deref())
 }
 
+/// The answer when vMCP cannot tell the URL its clients' tokens must be for.
+fn no_resource_url() -> HttpResponse {
+    HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE).json(ErrorBody {
+        error: "OAuth is not usable here".into(),
+        detail: "this vMCP endpoint requires OAuth, but vMCP cannot tell its own URL (the \
+                 tokens' audience): any host name is allowed (--allowed-hosts *) or the request \
+                 has no Host. Start vMCP with --public-url (VMCP_PUBLIC_URL)"
+            .into(),
+    })
+}
+
+/// `s` as the content of a quoted string of a challenge (RFC 6750 section 3: printable ASCII
+/// without `"` and `\\`; anything else, e.g. from an attacker's `kid`, becomes `?`).
 fn quoted(s: &str) -> String {
-    s.replace(['"', '\\'], "")
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 fn challenge(p: &Protection, error: Option<(&str, &str)>, scopes: &[String]) -> String {
@@ -72,6 +95,9 @@ pub async fn check(
     state: &AppState,
     protection: &Protection,
 ) -> Result<TokenIdentity, HttpResponse> {
+    if protection.resources.is_empty() {
+        return Err(no_resource_url());
+    }
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -93,12 +119,6 @@ pub async fn check(
     };
     match state.gateway.verify_token(&token, protection).await {
         Ok(identity) => Ok(identity),
-        Err(Denied::Missing) => Err(refusal(
-            StatusCode::UNAUTHORIZED,
-            challenge(protection, None, &[]),
-            "unauthorized",
-            "an access token is required".into(),
-        )),
         Err(Denied::Invalid(why)) => Err(refusal(
             StatusCode::UNAUTHORIZED,
             challenge(protection, Some(("invalid_token", &why)), &[]),
@@ -142,6 +162,9 @@ async fn resource_metadata(
             ),
         });
     };
+    if p.resources.is_empty() {
+        return no_resource_url();
+    }
     let name = state
         .gateway
         .vmcp_entry(&vmcp)
@@ -185,7 +208,7 @@ async fn client_metadata(state: web::Data<AppState>) -> HttpResponse {
         "grant_types": ["authorization_code", "refresh_token"],
         "response_types": ["code"],
         "token_endpoint_auth_method": "none",
-        "application_type": "native",
+        "application_type": "web",
     }))
 }
 

@@ -1,10 +1,15 @@
 //! OAuth grants to upstream servers and sign-ins under way (see migrations `*_oauth`). The
-//! values are JSON documents owned by the gateway; this module only keeps them.
+//! values are JSON documents owned by the gateway; this module only keeps them, with the
+//! guarantees the gateway relies on: a sign-in's state is consumed once; a write changes only
+//! the columns it names (concurrent writers of other columns lose nothing); credentials are
+//! cleared only if they are still the ones found refused; refreshes of one grant are serial
+//! across replicas (a lease).
 
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::schema::{oauth_grants, oauth_states};
-use crate::{Result, Store};
+use crate::schema::{mcp_servers, oauth_grants, oauth_states};
+use crate::{Result, Store, is_unique_violation};
 
 /// How long a sign-in may take between its authorization URL and its callback.
 pub const STATE_LIFETIME: chrono::Duration = chrono::Duration::minutes(15);
@@ -20,18 +25,27 @@ pub struct OAuthGrant {
     pub metadata: Option<String>,
     /// The tokens (JSON).
     pub credentials: Option<String>,
-    /// Where a person signs in, while a sign-in is pending.
-    pub authorization_url: Option<String>,
-    pub updated_at: chrono::NaiveDateTime,
+    pub refreshing_until: Option<NaiveDateTime>,
+    pub updated_at: NaiveDateTime,
 }
 
 /// Which columns a write changes (`None`: keep; `Some(None)`: clear).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = oauth_grants)]
 pub struct GrantUpdate {
     pub client: Option<Option<String>>,
     pub metadata: Option<Option<String>>,
     pub credentials: Option<Option<String>>,
-    pub authorization_url: Option<Option<String>>,
+}
+
+/// A sign-in under way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingSignIn {
+    pub server_id: String,
+    /// rmcp's state (PKCE verifier, expected issuer), JSON.
+    pub state: String,
+    /// The client the sign-in was started with (JSON), if recorded.
+    pub client: Option<String>,
 }
 
 impl Store {
@@ -47,45 +61,80 @@ impl Store {
     /// Changes the columns `update` names, creating the row if needed. A server deleted
     /// meanwhile is not an error: there is nothing to keep for it.
     pub fn update_oauth_grant(&self, server_id: &str, update: GrantUpdate) -> Result<()> {
-        self.write(|conn| {
-            let current: Option<OAuthGrant> = oauth_grants::table
-                .find(server_id)
-                .select(OAuthGrant::as_select())
-                .first(conn)
-                .optional()?;
-            let mut row = current.unwrap_or_else(|| OAuthGrant {
-                server_id: server_id.to_string(),
-                ..Default::default()
+        let now = vmcp_domain::time::now().naive_utc();
+        for _ in 0..3 {
+            let outcome = self.write(|conn| {
+                let updated = diesel::update(oauth_grants::table.find(server_id))
+                    .set((&update, oauth_grants::updated_at.eq(now)))
+                    .execute(conn)?;
+                if updated == 1 {
+                    return Ok(true);
+                }
+                let exists: i64 = mcp_servers::table
+                    .filter(mcp_servers::id.eq(server_id))
+                    .count()
+                    .get_result(conn)?;
+                if exists == 0 {
+                    return Ok(true);
+                }
+                let flat = |v: &Option<Option<String>>| v.clone().flatten();
+                diesel::insert_into(oauth_grants::table)
+                    .values((
+                        oauth_grants::server_id.eq(server_id),
+                        oauth_grants::client.eq(flat(&update.client)),
+                        oauth_grants::metadata.eq(flat(&update.metadata)),
+                        oauth_grants::credentials.eq(flat(&update.credentials)),
+                        oauth_grants::updated_at.eq(now),
+                    ))
+                    .execute(conn)?;
+                Ok(true)
             });
-            if let Some(v) = update.client {
-                row.client = v;
+            match outcome {
+                Ok(_) => return Ok(()),
+                // Another writer created the row first: update it now.
+                Err(crate::StoreError::Database(e)) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e),
             }
-            if let Some(v) = update.metadata {
-                row.metadata = v;
-            }
-            if let Some(v) = update.credentials {
-                row.credentials = v;
-            }
-            if let Some(v) = update.authorization_url {
-                row.authorization_url = v;
-            }
-            let exists: i64 = crate::schema::mcp_servers::table
-                .filter(crate::schema::mcp_servers::id.eq(server_id))
-                .count()
-                .get_result(conn)?;
-            diesel::delete(oauth_grants::table.find(server_id)).execute(conn)?;
-            if exists == 0 {
-                return Ok(());
-            }
-            diesel::insert_into(oauth_grants::table)
-                .values((
-                    oauth_grants::server_id.eq(server_id),
-                    oauth_grants::client.eq(&row.client),
-                    oauth_grants::metadata.eq(&row.metadata),
-                    oauth_grants::credentials.eq(&row.credentials),
-                    oauth_grants::authorization_url.eq(&row.authorization_url),
-                    oauth_grants::updated_at.eq(vmcp_domain::time::now().naive_utc()),
-                ))
+        }
+        Ok(())
+    }
+
+    /// Clears the credentials if they are still `refused` (not replaced meanwhile, by a sign-in
+    /// or a refresh on another replica). Says whether it cleared them.
+    pub fn clear_refused_credentials(&self, server_id: &str, refused: &str) -> Result<bool> {
+        self.write(|conn| {
+            Ok(diesel::update(
+                oauth_grants::table
+                    .find(server_id)
+                    .filter(oauth_grants::credentials.eq(refused)),
+            )
+            .set(oauth_grants::credentials.eq(None::<String>))
+            .execute(conn)?
+                == 1)
+        })
+    }
+
+    /// Takes the refresh lease of a grant until `until`, unless another holder's lease runs.
+    pub fn take_refresh_lease(&self, server_id: &str, until: NaiveDateTime) -> Result<bool> {
+        let now = vmcp_domain::time::now().naive_utc();
+        self.write(|conn| {
+            Ok(diesel::update(
+                oauth_grants::table.find(server_id).filter(
+                    oauth_grants::refreshing_until
+                        .is_null()
+                        .or(oauth_grants::refreshing_until.lt(now)),
+                ),
+            )
+            .set(oauth_grants::refreshing_until.eq(Some(until)))
+            .execute(conn)?
+                == 1)
+        })
+    }
+
+    pub fn release_refresh_lease(&self, server_id: &str) -> Result<()> {
+        self.write(|conn| {
+            diesel::update(oauth_grants::table.find(server_id))
+                .set(oauth_grants::refreshing_until.eq(None::<NaiveDateTime>))
                 .execute(conn)?;
             Ok(())
         })
@@ -101,8 +150,15 @@ impl Store {
         })
     }
 
-    /// Keeps a sign-in under way; also drops the expired ones.
-    pub fn save_oauth_state(&self, csrf: &str, server_id: &str, state: &str) -> Result<()> {
+    /// Keeps a sign-in under way (with the client it was started with); also drops the
+    /// expired ones.
+    pub fn save_oauth_state(
+        &self,
+        csrf: &str,
+        server_id: &str,
+        state: &str,
+        client: Option<&str>,
+    ) -> Result<()> {
         let now = vmcp_domain::time::now().naive_utc();
         self.write(|conn| {
             diesel::delete(
@@ -114,6 +170,7 @@ impl Store {
                     oauth_states::csrf.eq(csrf),
                     oauth_states::server_id.eq(server_id),
                     oauth_states::state.eq(state),
+                    oauth_states::client.eq(client),
                     oauth_states::created_at.eq(now),
                 ))
                 .execute(conn)?;
@@ -121,16 +178,25 @@ impl Store {
         })
     }
 
-    /// A sign-in under way and its server, unless unknown, used or expired.
-    pub fn oauth_state(&self, csrf: &str) -> Result<Option<(String, String)>> {
+    /// A sign-in under way, unless unknown, used or expired.
+    pub fn oauth_state(&self, csrf: &str) -> Result<Option<PendingSignIn>> {
         let mut conn = self.conn()?;
         let since = vmcp_domain::time::now().naive_utc() - STATE_LIFETIME;
         Ok(oauth_states::table
             .find(csrf)
             .filter(oauth_states::created_at.ge(since))
-            .select((oauth_states::server_id, oauth_states::state))
-            .first(&mut *conn)
-            .optional()?)
+            .select((
+                oauth_states::server_id,
+                oauth_states::state,
+                oauth_states::client,
+            ))
+            .first::<(String, String, Option<String>)>(&mut *conn)
+            .optional()?
+            .map(|(server_id, state, client)| PendingSignIn {
+                server_id,
+                state,
+                client,
+            }))
     }
 
     /// Consumes a sign-in: `true` for the one caller that removed it, `false` when it was gone

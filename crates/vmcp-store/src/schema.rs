@@ -106,7 +106,7 @@ diesel::table! {
         client -> Nullable<Text>,
         metadata -> Nullable<Text>,
         credentials -> Nullable<Text>,
-        authorization_url -> Nullable<Text>,
+        refreshing_until -> Nullable<Timestamp>,
         updated_at -> Timestamp,
     }
 }
@@ -116,6 +116,7 @@ diesel::table! {
         csrf -> Text,
         server_id -> Text,
         state -> Text,
+        client -> Nullable<Text>,
         created_at -> Timestamp,
     }
 }

@@ -292,6 +292,12 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
         answer["authorization_url"].as_str().unwrap()
     );
 
+    // Another connect meanwhile starts another sign-in; the one the person had open still
+    // completes (each sign-in keeps the client it was started with).
+    let newer = post_ok(&client, format!("{server_url}/connect"), json!({}), 200);
+    assert_eq!(newer["status"], "auth_required");
+    assert_ne!(newer["authorization_url"], authorization_url.as_str());
+
     // The person signs in; the callback carries the issuer (RFC 9207) and completes it.
     let callback = browser(&authorization_url, "alice", false);
     assert!(
@@ -754,4 +760,107 @@ fn base64_url_decode(s: &str) -> Vec<u8> {
 fn base64_url_encode(b: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Protected endpoints without the real parts: no issuer is contacted before a token arrives.
+#[test]
+fn a_protected_endpoint_names_its_metadata_under_the_url_vmcp_can_vouch_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/v.db", dir.path().display());
+    let api_token = "an-api-token-for-the-rest-api-0123";
+    let register = |base: &str| {
+        let client = reqwest::blocking::Client::new();
+        let r = client
+            .post(format!("{base}/api/vmcps"))
+            .bearer_auth(api_token)
+            .json(&json!({"name": "team two", "auth": {"type": "oauth",
+                          "issuer": "https://login.example.com", "scopes": ["mcp:tools"]}}))
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().unwrap());
+    };
+
+    // Any Host allowed and no public URL: the audience cannot be known, and vMCP says so.
+    let (_a, base) = vmcp(&["--api-token", api_token, "--allowed-hosts", "*"], &db);
+    register(&base);
+    let (status, _, body) = mcp_initialize(&format!("{base}/vmcp/team%20two/mcp"), None);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("--public-url"), "{body}");
+    drop(_a);
+
+    // With a public URL: the challenge (not the API token's) for a name that needs encoding,
+    // and the metadata under the public URL, encoded as a URL path.
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}/v.db", dir.path().display());
+    let (_b, base) = vmcp(
+        &[
+            "--api-token",
+            api_token,
+            "--public-url",
+            "https://vmcp.example.com",
+        ],
+        &db,
+    );
+    register(&base);
+    let (status, challenge, _) = mcp_initialize(&format!("{base}/vmcp/team%20two/mcp"), None);
+    assert_eq!(status, 401);
+    assert!(
+        challenge.contains(
+            "resource_metadata=\"https://vmcp.example.com/.well-known/oauth-protected-resource/vmcp/team%20two/mcp\""
+        ),
+        "{challenge}"
+    );
+    let (status, metadata) = get_json(
+        &http(),
+        &format!("{base}/.well-known/oauth-protected-resource/vmcp/team%20two/mcp"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        metadata["resource"],
+        "https://vmcp.example.com/vmcp/team%20two/mcp"
+    );
+    // The API token is no key to a protected endpoint.
+    let (status, _, _) = mcp_initialize(&format!("{base}/vmcp/team%20two/mcp"), Some(api_token));
+    assert_eq!(status, 401);
+}
+
+#[test]
+fn a_kept_client_secret_is_not_sent_to_a_new_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_server, base) = vmcp(&[], &format!("sqlite://{}/v.db", dir.path().display()));
+    let client = http();
+    let config = |url: &str, secret: &str| json!({"url": url, "auth": {"type": "oauth", "client_id": "vmcp", "client_secret": secret}});
+    let created = post_ok(
+        &client,
+        format!("{base}/api/mcp-servers"),
+        json!({"name": "up", "transport_type": "streamable_http",
+               "config": config("https://mcp.example.com/mcp", "s3cret-value-0123")}),
+        201,
+    );
+    let url = format!(
+        "{base}/api/mcp-servers/{}",
+        created["server_id"].as_str().unwrap()
+    );
+    let put = |config: Value| {
+        let r = client
+            .put(&url)
+            .json(&json!({"name": "up", "transport_type": "streamable_http", "config": config}))
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    // The mask keeps the secret where it was...
+    assert_eq!(
+        put(config("https://mcp.example.com/mcp", "********")).0,
+        200
+    );
+    // ...but is refused with another URL, which could name an attacker's authorization server.
+    let (status, body) = put(config("https://attacker.example/mcp", "********"));
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("config.auth.client_secret"), "{body}");
+    // Sent again, it is accepted.
+    assert_eq!(
+        put(config("https://other.example/mcp", "another-secret-0123")).0,
+        200
+    );
 }

@@ -7,6 +7,8 @@ pub mod verify;
 
 use vmcp_domain::VmcpAuth;
 
+use crate::{ErrorKind, Gateway, GatewayError, Result};
+
 /// OAuth settings of the whole gateway.
 #[derive(Debug, Clone)]
 pub struct OAuthOptions {
@@ -37,8 +39,6 @@ impl OAuthOptions {
     }
 }
 
-use crate::{ErrorKind, Gateway, GatewayError, Result};
-
 /// Put by the HTTP layer in a request's extensions once its access token is verified: the
 /// token's subject, which names the client in the operation log.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,16 +58,22 @@ pub struct Callback {
 #[derive(Debug, Clone)]
 pub struct Protection {
     pub auth: VmcpAuth,
-    /// The endpoint's URLs (by id and by name) under `base`: the accepted audiences. The
-    /// first is the one the request used.
+    /// The endpoint's URLs (by id and by name) under the base: the accepted audiences. The
+    /// first is the one the request used. Empty when vMCP cannot tell its own URL (no
+    /// `--public-url`, and a request whose `Host` cannot be trusted for it).
     pub resources: Vec<String>,
     /// Where the endpoint's protected-resource metadata is (RFC 9728).
     pub metadata_url: String,
 }
 
-/// The path of the protected-resource metadata of the endpoint at `/vmcp/{vmcp}/mcp`.
-pub fn metadata_path(vmcp: &str) -> String {
-    format!("/.well-known/oauth-protected-resource/vmcp/{vmcp}/mcp")
+/// `base` + the path segments, each percent-encoded as a URL path segment.
+fn under(base: &str, segments: &[&str]) -> Option<String> {
+    let mut url = url::Url::parse(base).ok()?;
+    url.path_segments_mut()
+        .ok()?
+        .pop_if_empty()
+        .extend(segments);
+    Some(url.to_string())
 }
 
 impl Gateway {
@@ -76,9 +82,16 @@ impl Gateway {
         &self.oauth
     }
 
-    /// How the endpoint of `vmcp` (id or name, as in the request's path) is protected, if it
-    /// is; `base`: the request's own origin, used when no public URL is set.
-    pub fn mcp_protection(&self, vmcp: &str, base: &str) -> Option<Protection> {
+    /// Whether the endpoint of `vmcp` (id or name, decoded) requires OAuth.
+    pub fn mcp_protected(&self, vmcp: &str) -> bool {
+        self.vmcp_entry(vmcp)
+            .is_some_and(|e| e.vmcp.auth.is_some() || self.oauth.default_auth.is_some())
+    }
+
+    /// How the endpoint of `vmcp` (id or name, decoded, as in the request's path) is
+    /// protected, if it is; `base`: the request's own origin when it can be trusted, used when
+    /// no public URL is set.
+    pub fn mcp_protection(&self, vmcp: &str, base: Option<&str>) -> Option<Protection> {
         let entry = self.vmcp_entry(vmcp)?;
         let auth = entry
             .vmcp
@@ -86,20 +99,39 @@ impl Gateway {
             .clone()
             .or_else(|| self.oauth.default_auth.clone())?;
         let base = match &self.oauth.public_url {
-            Some(u) => u.as_str().trim_end_matches('/').to_string(),
-            None => base.trim_end_matches('/').to_string(),
+            Some(u) => Some(u.as_str().to_string()),
+            None => base.map(String::from),
         };
-        let mut resources = vec![format!("{base}/vmcp/{vmcp}/mcp")];
-        for other in [&entry.vmcp.vmcp_id, &entry.vmcp.name] {
-            let url = format!("{base}/vmcp/{other}/mcp");
-            if !resources.contains(&url) {
+        let Some(base) = base else {
+            return Some(Protection {
+                auth,
+                resources: Vec::new(),
+                metadata_url: String::new(),
+            });
+        };
+        let mut resources = Vec::new();
+        for name in [vmcp, &entry.vmcp.vmcp_id, &entry.vmcp.name] {
+            if let Some(url) = under(&base, &["vmcp", name, "mcp"])
+                && !resources.contains(&url)
+            {
                 resources.push(url);
             }
         }
+        let metadata_url = under(
+            &base,
+            &[
+                ".well-known",
+                "oauth-protected-resource",
+                "vmcp",
+                vmcp,
+                "mcp",
+            ],
+        )
+        .unwrap_or_default();
         Some(Protection {
             auth,
             resources,
-            metadata_url: format!("{base}{}", metadata_path(vmcp)),
+            metadata_url,
         })
     }
 
@@ -159,6 +191,8 @@ impl Gateway {
                     .unwrap_or_default()
             );
             slot.log().push(&format!("[vmcp] {detail}"));
+            // The URL shown is spent: a fresh sign-in for the next attempt.
+            self.supervisor.signed_in(&slot);
             return Err(refused(detail));
         }
         let Some(code) = callback.code.as_deref() else {

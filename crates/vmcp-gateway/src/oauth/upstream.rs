@@ -24,8 +24,10 @@ use vmcp_domain::{OAuthGrant, UpstreamAuth};
 use vmcp_store::Store;
 use vmcp_store::oauth::GrantUpdate;
 
-/// The client vMCP is at one server's authorization server, as kept in `oauth_grants.client`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The client vMCP is at one server's authorization server, as kept in `oauth_grants.client`
+/// (the latest registration, reused by later sign-ins) and with each sign-in in
+/// `oauth_states.client` (the one its callback must use).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ClientRecord {
     client_id: String,
     /// A secret the authorization server issued at dynamic registration (write-only, like
@@ -38,6 +40,16 @@ struct ClientRecord {
     challenge: Option<String>,
     #[serde(default)]
     issuer: Option<String>,
+}
+
+impl ClientRecord {
+    fn parse(text: Option<&str>) -> Option<Self> {
+        serde_json::from_str(text?).ok()
+    }
+
+    fn text(&self) -> String {
+        serde_json::to_string(self).expect("a client record serializes")
+    }
 }
 
 /// What connecting a server with `config.auth` needs to know of vMCP.
@@ -65,10 +77,33 @@ fn failed(step: &str, e: impl std::fmt::Display) -> OAuthFailure {
     OAuthFailure(format!("OAuth {step} failed: {e}"))
 }
 
-/// What to do after the server refused vMCP (401).
-pub enum Next {
-    /// A person must sign in here.
-    SignIn(String),
+/// A connection's manager and the credentials it started with (to tell, when the server
+/// refuses them, whether they were replaced meanwhile).
+pub struct Connecting {
+    pub manager: Option<AuthorizationManager>,
+    pub credentials: Option<String>,
+}
+
+/// A sign-in started after a refusal.
+pub struct SignInStarted {
+    /// Where a person signs in.
+    pub authorization_url: String,
+    /// The credentials kept when it started (refused ones are cleared): the sign-in is done
+    /// when they change.
+    pub credentials: Option<String>,
+}
+
+/// The scopes a `WWW-Authenticate` challenge names (`scope="a b"`).
+fn challenge_scopes(challenge: &str) -> Vec<String> {
+    let Some(i) = challenge.find("scope=") else {
+        return Vec::new();
+    };
+    let rest = &challenge[i + "scope=".len()..];
+    let value = match rest.strip_prefix('"') {
+        Some(quoted) => quoted.split('"').next().unwrap_or(""),
+        None => rest.split([',', ' ']).next().unwrap_or(""),
+    };
+    value.split_whitespace().map(String::from).collect()
 }
 
 impl OAuthClient {
@@ -98,32 +133,38 @@ impl OAuthClient {
             .map_err(|e| OAuthFailure(format!("the database failed: {e}")))
     }
 
+    async fn grant(
+        &self,
+        server_id: &str,
+    ) -> Result<Option<vmcp_store::oauth::OAuthGrant>, OAuthFailure> {
+        let id = server_id.to_string();
+        self.db(move |s| s.oauth_grant(&id)).await
+    }
+
     async fn manager(
         &self,
         server_id: &str,
         url: &str,
+        states: DbStates,
     ) -> Result<AuthorizationManager, OAuthFailure> {
         let mut manager = AuthorizationManager::new(url)
             .await
             .map_err(|e| failed("set-up", e))?;
         manager.set_credential_store(DbCredentials::new(self.store.clone(), server_id));
-        manager.set_state_store(DbStates {
-            store: self.store.clone(),
-            server_id: server_id.to_string(),
-        });
+        manager.set_state_store(states);
         Ok(manager)
     }
 
-    async fn record(&self, server_id: &str) -> Result<Option<ClientRecord>, OAuthFailure> {
-        let id = server_id.to_string();
-        let grant = self.db(move |s| s.oauth_grant(&id)).await?;
-        Ok(grant
-            .and_then(|g| g.client)
-            .and_then(|c| serde_json::from_str(&c).ok()))
+    fn states(&self, server_id: &str) -> DbStates {
+        DbStates {
+            store: self.store.clone(),
+            server_id: server_id.to_string(),
+            client: Arc::default(),
+        }
     }
 
     /// Discovery, from the challenge of a 401 when there is one; checks that the
-    /// authorization server is still the one `record` was made with.
+    /// authorization server is the one vMCP signed in with, if it did.
     async fn discover(
         &self,
         manager: &mut AuthorizationManager,
@@ -140,12 +181,13 @@ impl OAuthClient {
                 )
             })?;
         let metadata = resolution.metadata;
-        if let (Some(expected), Some(found)) = (expected_issuer, metadata.issuer.as_deref())
-            && expected != found
+        if let Some(expected) = expected_issuer
+            && metadata.issuer.as_deref() != Some(expected)
         {
             return Err(OAuthFailure(format!(
-                "OAuth discovery found the authorization server {found}, not {expected} where \
-                 vMCP signed in: sign in again (disconnect and connect the server)"
+                "OAuth discovery found the authorization server {}, not {expected} where vMCP \
+                 signed in: sign in again (disconnect and connect the server)",
+                metadata.issuer.as_deref().unwrap_or("without an issuer")
             )));
         }
         manager.set_metadata(metadata.clone());
@@ -153,56 +195,69 @@ impl OAuthClient {
     }
 
     /// The manager for a new connection: signed in before (tokens kept), or obtaining tokens
-    /// by client credentials. `None` asks for a connection without a token, whose 401 starts a
-    /// sign-in.
+    /// by client credentials. No manager asks for a connection without a token, whose 401
+    /// starts a sign-in.
     pub async fn for_connect(
         &self,
         server_id: &str,
         url: &str,
         auth: &UpstreamAuth,
-    ) -> Result<Option<AuthorizationManager>, OAuthFailure> {
-        let id = server_id.to_string();
-        let grant = self.db(move |s| s.oauth_grant(&id)).await?;
-        let has_tokens = grant.as_ref().is_some_and(|g| g.credentials.is_some());
+    ) -> Result<Connecting, OAuthFailure> {
         if auth.grant == OAuthGrant::ClientCredentials {
-            let mut manager = self.manager(server_id, url).await?;
-            self.discover(&mut manager, None, None).await?;
+            let mut manager = self.manager(server_id, url, self.states(server_id)).await?;
+            let metadata = self.discover(&mut manager, None, None).await?;
             self.client_credentials(&mut manager, url, auth).await?;
-            return Ok(Some(manager));
+            // Kept for revocation when the server is deleted.
+            let id = server_id.to_string();
+            let update = GrantUpdate {
+                metadata: Some(Some(serde_json::to_string(&metadata).expect("serializes"))),
+                ..Default::default()
+            };
+            self.db(move |s| s.update_oauth_grant(&id, update)).await?;
+            return Ok(Connecting {
+                manager: Some(manager),
+                credentials: None,
+            });
         }
-        let record: Option<ClientRecord> = grant
-            .as_ref()
-            .and_then(|g| g.client.as_deref())
+        let grant = self.grant(server_id).await?;
+        let credentials = grant.as_ref().and_then(|g| g.credentials.clone());
+        let record = ClientRecord::parse(grant.as_ref().and_then(|g| g.client.as_deref()));
+        let stored: Option<StoredCredentials> = credentials
+            .as_deref()
             .and_then(|c| serde_json::from_str(c).ok());
-        let (true, Some(record)) = (has_tokens, record) else {
-            return Ok(None);
+        // Tokens are used with the client they were issued to, and no other.
+        let (Some(record), Some(stored)) = (record, stored) else {
+            return Ok(Connecting {
+                manager: None,
+                credentials,
+            });
         };
-        let mut manager = self.manager(server_id, url).await?;
-        self.discover(
-            &mut manager,
-            record.challenge.as_deref(),
-            record.issuer.as_deref(),
-        )
-        .await?;
-        manager
-            .configure_client(self.client_config(&record, auth))
-            .map_err(|e| failed("client set-up", e))?;
-        Ok(Some(manager))
-    }
-
-    fn client_config(&self, record: &ClientRecord, auth: &UpstreamAuth) -> OAuthClientConfig {
-        let mut config =
-            OAuthClientConfig::new(record.client_id.clone(), record.redirect_uri.clone())
-                .with_scopes(auth.scopes.clone());
-        // A configured secret belongs to the configured client only.
-        if let Some(secret) = &record.client_secret {
-            config = config.with_client_secret(secret.clone());
-        } else if auth.client_id.as_deref() == Some(record.client_id.as_str())
-            && let Some(secret) = &auth.client_secret
-        {
-            config = config.with_client_secret(secret.clone());
+        if stored.client_id != record.client_id {
+            return Ok(Connecting {
+                manager: None,
+                credentials,
+            });
         }
-        config
+        let mut manager = self.manager(server_id, url, self.states(server_id)).await?;
+        let metadata = self
+            .discover(&mut manager, record.challenge.as_deref(), None)
+            .await?;
+        if metadata.issuer != record.issuer {
+            // Another authorization server now (the server moved, or its URL changed while a
+            // sign-in finished): these tokens are not for it. Connecting without them gets the
+            // refusal that starts a new sign-in (and clears them).
+            return Ok(Connecting {
+                manager: None,
+                credentials,
+            });
+        }
+        manager
+            .configure_client(client_config(&record, auth))
+            .map_err(|e| failed("client set-up", e))?;
+        Ok(Connecting {
+            manager: Some(manager),
+            credentials,
+        })
     }
 
     async fn client_credentials(
@@ -232,15 +287,16 @@ impl OAuthClient {
         Ok(())
     }
 
-    /// After the server refused vMCP with `challenge`: starts a sign-in (the URL a person
-    /// opens) or, for client credentials, gets a token.
+    /// After the server refused vMCP (401, or 403 for more scopes) with `challenge`: clears
+    /// the refused credentials (unless replaced meanwhile) and starts a sign-in.
     pub async fn on_refused(
         &self,
         server_id: &str,
         url: &str,
         auth: &UpstreamAuth,
         challenge: &str,
-    ) -> Result<Next, OAuthFailure> {
+        refused: Option<String>,
+    ) -> Result<SignInStarted, OAuthFailure> {
         if auth.grant == OAuthGrant::ClientCredentials {
             // The token was obtained just before this connection: asking again would loop.
             return Err(OAuthFailure(format!(
@@ -248,19 +304,17 @@ impl OAuthClient {
                  (WWW-Authenticate: {challenge}); check the client's scopes and audience"
             )));
         }
-        // Tokens it refuses (and rmcp could not refresh) are of no further use.
-        let id = server_id.to_string();
-        self.db(move |s| {
-            s.update_oauth_grant(
-                &id,
-                GrantUpdate {
-                    credentials: Some(None),
-                    ..Default::default()
-                },
-            )
-        })
-        .await?;
-        let mut manager = self.manager(server_id, url).await?;
+        if let Some(refused) = refused {
+            let id = server_id.to_string();
+            self.db(move |s| s.clear_refused_credentials(&id, &refused))
+                .await?;
+        }
+        let grant = self.grant(server_id).await?;
+        let kept = grant.as_ref().and_then(|g| g.credentials.clone());
+        let registered = ClientRecord::parse(grant.as_ref().and_then(|g| g.client.as_deref()));
+        let states = self.states(server_id);
+        let started_with = states.client.clone();
+        let mut manager = self.manager(server_id, url, states).await?;
         let challenge = (!challenge.is_empty()).then_some(challenge);
         let metadata = self.discover(&mut manager, challenge, None).await?;
         let mut request =
@@ -268,13 +322,19 @@ impl OAuthClient {
         if let Some(challenge) = challenge {
             request = request.with_challenge(challenge);
         }
-        // The scopes: configured, else the challenge's or the metadata's (rmcp's choice); with
-        // offline_access where offered, for a refresh token.
+        // The scopes: configured, else the challenge's or the metadata's (rmcp's choice); plus
+        // what a 403's challenge asks for; with offline_access where offered, for a refresh
+        // token.
         let mut scopes = if auth.scopes.is_empty() {
             manager.select_initial_scopes(&[]).await
         } else {
             auth.scopes.clone()
         };
+        for s in challenge.map(challenge_scopes).unwrap_or_default() {
+            if !scopes.contains(&s) {
+                scopes.push(s);
+            }
+        }
         let offline = metadata
             .scopes_supported
             .as_ref()
@@ -292,14 +352,30 @@ impl OAuthClient {
             .get("client_id_metadata_document_supported")
             .and_then(|v| v.as_bool())
             .unwrap_or(false);
-        let mut issued_secret = None;
-        if let Some(client_id) = &auth.client_id {
+        // The client of this sign-in: configured; a metadata document; the registration made
+        // before with this authorization server and callback; or a new registration.
+        let reusable = registered.filter(|r| {
+            auth.client_id.is_none()
+                && r.redirect_uri == self.redirect_uri
+                && r.issuer.is_some()
+                && r.issuer == metadata.issuer
+                && Some(&r.client_id) != self.client_metadata_url.as_ref()
+        });
+        let client = if let Some(client_id) = &auth.client_id {
             request = request.with_preregistered_client(client_id.clone());
             if let Some(secret) = &auth.client_secret {
                 request = request.with_client_secret(secret.clone());
             }
+            (client_id.clone(), None)
         } else if let (Some(cimd), true) = (&self.client_metadata_url, cimd_supported) {
             request = request.with_client_metadata_url(cimd.clone());
+            (cimd.clone(), None)
+        } else if let Some(r) = reusable {
+            request = request.with_preregistered_client(r.client_id.clone());
+            if let Some(secret) = &r.client_secret {
+                request = request.with_client_secret(secret.clone());
+            }
+            (r.client_id, r.client_secret)
         } else if metadata.registration_endpoint.is_some() {
             // Registered here rather than by rmcp's session, which would not say which secret
             // (if any) the authorization server issued: a confidential registration (where only
@@ -314,7 +390,7 @@ impl OAuthClient {
             if let Some(secret) = registered.client_secret.clone() {
                 request = request.with_client_secret(secret);
             }
-            issued_secret = registered.client_secret;
+            (registered.client_id, registered.client_secret)
         } else {
             return Err(OAuthFailure(format!(
                 "OAuth client registration is not possible: the authorization server {} offers \
@@ -326,31 +402,37 @@ impl OAuthClient {
                     .as_deref()
                     .unwrap_or(&metadata.authorization_endpoint)
             )));
-        }
-        let session = AuthorizationSession::new(manager, request)
-            .await
-            .map_err(|(_, e)| failed("client registration or authorization request", e))?;
-        let authorization_url = session.get_authorization_url().to_string();
-        let (client_id, _) = session
-            .get_credentials()
-            .await
-            .map_err(|e| failed("client registration", e))?;
+        };
         let record = ClientRecord {
-            client_id,
-            client_secret: issued_secret,
+            client_id: client.0,
+            client_secret: client.1,
             redirect_uri: self.redirect_uri.clone(),
             challenge: challenge.map(String::from),
             issuer: metadata.issuer.clone(),
         };
+        // The sign-in's state row carries this record, so that its callback uses this client
+        // whatever sign-ins start meanwhile.
+        *started_with.lock().expect("client lock") = Some(record.text());
+        let session = AuthorizationSession::new(manager, request)
+            .await
+            .map_err(|(_, e)| failed("authorization request", e))?;
+        let authorization_url = session.get_authorization_url().to_string();
         let id = server_id.to_string();
         let update = GrantUpdate {
-            client: Some(Some(serde_json::to_string(&record).expect("serializes"))),
+            // The latest registration, for the next sign-ins to reuse.
+            client: (ClientRecord::parse(grant.as_ref().and_then(|g| g.client.as_deref()))
+                .as_ref()
+                != Some(&record))
+            .then(|| Some(record.text()))
+            .filter(|_| kept.is_none()),
             metadata: Some(Some(serde_json::to_string(&metadata).expect("serializes"))),
-            authorization_url: Some(Some(authorization_url.clone())),
             ..Default::default()
         };
         self.db(move |s| s.update_oauth_grant(&id, update)).await?;
-        Ok(Next::SignIn(authorization_url))
+        Ok(SignInStarted {
+            authorization_url,
+            credentials: kept,
+        })
     }
 
     /// The server a callback's `state` belongs to, unless unknown, used or expired.
@@ -359,10 +441,11 @@ impl OAuthClient {
         Ok(self
             .db(move |s| s.oauth_state(&csrf))
             .await?
-            .map(|(server, _)| server))
+            .map(|p| p.server_id))
     }
 
-    /// Completes a sign-in: exchanges `code` (checking `iss`), keeps the tokens.
+    /// Completes a sign-in: exchanges `code` (checking `iss`) with the client the sign-in was
+    /// started with, and keeps the tokens with that client.
     pub async fn complete(
         &self,
         server_id: &str,
@@ -372,12 +455,17 @@ impl OAuthClient {
         state: &str,
         iss: Option<&str>,
     ) -> Result<(), OAuthFailure> {
-        let Some(record) = self.record(server_id).await? else {
+        let csrf = state.to_string();
+        let pending = self.db(move |s| s.oauth_state(&csrf)).await?;
+        let Some(record) = pending
+            .filter(|p| p.server_id == server_id)
+            .and_then(|p| ClientRecord::parse(p.client.as_deref()))
+        else {
             return Err(OAuthFailure(
-                "no sign-in was started for this server (it was deleted or signed out)".into(),
+                "this sign-in is unknown, was completed already, or expired".into(),
             ));
         };
-        let mut manager = self.manager(server_id, url).await?;
+        let mut manager = self.manager(server_id, url, self.states(server_id)).await?;
         self.discover(
             &mut manager,
             record.challenge.as_deref(),
@@ -385,23 +473,19 @@ impl OAuthClient {
         )
         .await?;
         manager
-            .configure_client(self.client_config(&record, auth))
+            .configure_client(client_config(&record, auth))
             .map_err(|e| failed("client set-up", e))?;
         manager
             .exchange_code_for_token_with_issuer(code, state, iss)
             .await
             .map_err(|e| failed("code exchange", e))?;
+        // The tokens were saved by the exchange; their client goes with them.
         let id = server_id.to_string();
-        self.db(move |s| {
-            s.update_oauth_grant(
-                &id,
-                GrantUpdate {
-                    authorization_url: Some(None),
-                    ..Default::default()
-                },
-            )
-        })
-        .await
+        let update = GrantUpdate {
+            client: Some(Some(record.text())),
+            ..Default::default()
+        };
+        self.db(move |s| s.update_oauth_grant(&id, update)).await
     }
 
     /// A callback that carries an error (the person declined, or the authorization server
@@ -412,10 +496,13 @@ impl OAuthClient {
         Ok(())
     }
 
-    /// Whether tokens are kept for the server (a sign-in finished, maybe on another replica).
-    pub async fn signed_in(&self, server_id: &str) -> bool {
-        let id = server_id.to_string();
-        matches!(self.db(move |s| s.oauth_grant(&id)).await, Ok(Some(g)) if g.credentials.is_some())
+    /// Whether the credentials kept for the server are there and other than `before` (a
+    /// sign-in finished since, maybe on another replica).
+    pub async fn signed_in_since(&self, server_id: &str, before: Option<&str>) -> bool {
+        match self.grant(server_id).await {
+            Ok(Some(g)) => g.credentials.is_some() && g.credentials.as_deref() != before,
+            _ => false,
+        }
     }
 
     /// Revokes the tokens kept for a server at its authorization server (RFC 7009, when it
@@ -449,10 +536,7 @@ impl OAuthClient {
                 .metadata
                 .as_deref()
                 .and_then(|m| serde_json::from_str(m).ok());
-            let record: Option<ClientRecord> = grant
-                .client
-                .as_deref()
-                .and_then(|c| serde_json::from_str(c).ok());
+            let record = ClientRecord::parse(grant.client.as_deref());
             let credentials: Option<StoredCredentials> = grant
                 .credentials
                 .as_deref()
@@ -463,6 +547,9 @@ impl OAuthClient {
                     .and_then(|v| v.as_str())
                     .map(String::from)
             });
+            if let (None, Some(_)) = (&endpoint, &credentials) {
+                notes.push("the authorization server offers no revocation".into());
+            }
             if let (Some(endpoint), Some(credentials)) = (endpoint, credentials) {
                 let issued = record.as_ref().and_then(|r| r.client_secret.clone());
                 let client_id = record
@@ -493,8 +580,6 @@ impl OAuthClient {
                         }
                     }
                 }
-            } else {
-                notes.push("the authorization server offers no revocation".into());
             }
         }
         notes
@@ -510,8 +595,11 @@ impl OAuthClient {
     ) -> Result<(), String> {
         let mut form = vec![("token", token), ("token_type_hint", hint)];
         let request = self.http.post(endpoint);
+        // RFC 6749 section 2.3.1: both are form-encoded before they go into Basic.
+        let encode =
+            |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
         let request = match secret {
-            Some(secret) => request.basic_auth(client_id, Some(secret)),
+            Some(secret) => request.basic_auth(encode(client_id), Some(encode(secret))),
             None => {
                 form.push(("client_id", client_id));
                 request
@@ -530,9 +618,27 @@ impl OAuthClient {
     }
 }
 
-/// Tokens in `oauth_grants.credentials`, cached in memory: a request reads the cache; a
-/// refresh (under its guard) reads the database first, so a token another replica refreshed
-/// is used rather than refreshed again.
+fn client_config(record: &ClientRecord, auth: &UpstreamAuth) -> OAuthClientConfig {
+    let mut config = OAuthClientConfig::new(record.client_id.clone(), record.redirect_uri.clone())
+        .with_scopes(auth.scopes.clone());
+    // A configured secret belongs to the configured client only.
+    if let Some(secret) = &record.client_secret {
+        config = config.with_client_secret(secret.clone());
+    } else if auth.client_id.as_deref() == Some(record.client_id.as_str())
+        && let Some(secret) = &auth.client_secret
+    {
+        config = config.with_client_secret(secret.clone());
+    }
+    config
+}
+
+/// How long one refresh may hold the grant's lease.
+const REFRESH_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+
+/// Tokens in `oauth_grants.credentials`, cached in memory: a request reads the cache. A
+/// refresh takes the grant's lease in the database (refreshes are serial across replicas, so a
+/// rotating refresh token is never spent twice) and then reads the database, so that it starts
+/// from what another replica refreshed.
 struct DbCredentials {
     store: Store,
     server_id: String,
@@ -601,17 +707,67 @@ impl CredentialStore for DbCredentials {
     }
 
     async fn acquire_refresh_guard(&self) -> Result<Option<CredentialRefreshGuard>, AuthError> {
-        let guard = self.refreshing.clone().lock_owned().await;
+        let local = self.refreshing.clone().lock_owned().await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(35);
+        loop {
+            let store = self.store.clone();
+            let id = self.server_id.clone();
+            let until = vmcp_domain::time::now().naive_utc() + REFRESH_LEASE;
+            let taken = tokio::task::spawn_blocking(move || store.take_refresh_lease(&id, until))
+                .await
+                .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?
+                .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
+            if taken {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(AuthError::CredentialStoreError(
+                    "another replica has been refreshing these tokens for too long".into(),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
         // The next load reads the database: another replica may have refreshed already.
         *self.cache.lock().expect("credentials lock") = None;
-        Ok(Some(CredentialRefreshGuard::new(guard)))
+        Ok(Some(CredentialRefreshGuard::new(Lease {
+            store: self.store.clone(),
+            server_id: self.server_id.clone(),
+            _local: local,
+        })))
     }
 }
 
-/// Sign-ins under way, in `oauth_states`.
+/// The grant's refresh lease, released when the refresh is over.
+struct Lease {
+    store: Store,
+    server_id: String,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let store = self.store.clone();
+        let id = self.server_id.clone();
+        let release = move || {
+            if let Err(e) = store.release_refresh_lease(&id) {
+                tracing::warn!(server = %id, error = %e, "cannot release the OAuth refresh lease (it expires by itself)");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(release);
+            }
+            Err(_) => release(),
+        }
+    }
+}
+
+/// Sign-ins under way, in `oauth_states`, each with the client it was started with.
 struct DbStates {
     store: Store,
     server_id: String,
+    /// The client record to keep with the next sign-in's state.
+    client: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 #[async_trait]
@@ -620,10 +776,13 @@ impl StateStore for DbStates {
         let text = serde_json::to_string(&state).expect("state serializes");
         let store = self.store.clone();
         let (csrf, id) = (csrf.to_string(), self.server_id.clone());
-        tokio::task::spawn_blocking(move || store.save_oauth_state(&csrf, &id, &text))
-            .await
-            .map_err(|e| AuthError::InternalError(e.to_string()))?
-            .map_err(|e| AuthError::InternalError(e.to_string()))
+        let client = self.client.lock().expect("client lock").clone();
+        tokio::task::spawn_blocking(move || {
+            store.save_oauth_state(&csrf, &id, &text, client.as_deref())
+        })
+        .await
+        .map_err(|e| AuthError::InternalError(e.to_string()))?
+        .map_err(|e| AuthError::InternalError(e.to_string()))
     }
 
     async fn load(&self, csrf: &str) -> Result<Option<StoredAuthorizationState>, AuthError> {
@@ -634,8 +793,8 @@ impl StateStore for DbStates {
             .map_err(|e| AuthError::InternalError(e.to_string()))?
             .map_err(|e| AuthError::InternalError(e.to_string()))?;
         Ok(found
-            .filter(|(server, _)| *server == self.server_id)
-            .and_then(|(_, state)| serde_json::from_str(&state).ok()))
+            .filter(|p| p.server_id == self.server_id)
+            .and_then(|p| serde_json::from_str(&p.state).ok()))
     }
 
     /// Consuming a state is the point where two callbacks with the same `state` part: the one

@@ -36,8 +36,6 @@ pub struct TokenIdentity {
 /// Why a request is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Denied {
-    /// No bearer token: 401 with the challenge.
-    Missing,
     /// A token that is not valid here: 401 `invalid_token`.
     Invalid(String),
     /// Valid, but without these scopes: 403 `insufficient_scope`.
@@ -63,11 +61,17 @@ struct Issuer {
     last_fetch: Option<Instant>,
 }
 
+/// How long an issuer whose metadata could not be read is not asked again (each request with a
+/// JWT-shaped token would otherwise cost outbound requests).
+const METADATA_RETRY: Duration = Duration::from_secs(30);
+
 /// Verifies tokens; caches issuers' metadata and keys. Cheap to share.
 #[derive(Clone)]
 pub struct Verifier {
     http: reqwest::Client,
     issuers: Arc<Mutex<HashMap<String, Arc<Mutex<Issuer>>>>>,
+    /// Issuers whose metadata could not be read, since when and why.
+    unreadable: Arc<Mutex<HashMap<String, (Instant, Denied)>>>,
 }
 
 impl Default for Verifier {
@@ -119,6 +123,7 @@ impl Verifier {
                 .build()
                 .expect("an HTTP client builds"),
             issuers: Arc::default(),
+            unreadable: Arc::default(),
         }
     }
 
@@ -207,6 +212,31 @@ impl Verifier {
         if let Some(i) = self.issuers.lock().await.get(issuer) {
             return Ok(i.clone());
         }
+        if let Some((since, why)) = self.unreadable.lock().await.get(issuer)
+            && since.elapsed() < METADATA_RETRY
+        {
+            return Err(why.clone());
+        }
+        let outcome = self.read_metadata(issuer).await;
+        match &outcome {
+            Ok(entry) => {
+                self.issuers
+                    .lock()
+                    .await
+                    .insert(issuer.to_string(), entry.clone());
+                self.unreadable.lock().await.remove(issuer);
+            }
+            Err(why) => {
+                self.unreadable
+                    .lock()
+                    .await
+                    .insert(issuer.to_string(), (Instant::now(), why.clone()));
+            }
+        }
+        outcome
+    }
+
+    async fn read_metadata(&self, issuer: &str) -> Result<Arc<Mutex<Issuer>>, Denied> {
         let mut failures = Vec::new();
         for url in metadata_urls(issuer) {
             let answer = match self.http.get(&url).send().await {
@@ -240,16 +270,11 @@ impl Verifier {
                      be verified here"
                 )));
             };
-            let entry = Arc::new(Mutex::new(Issuer {
+            return Ok(Arc::new(Mutex::new(Issuer {
                 jwks_uri,
                 keys: None,
                 last_fetch: None,
-            }));
-            self.issuers
-                .lock()
-                .await
-                .insert(issuer.to_string(), entry.clone());
-            return Ok(entry);
+            })));
         }
         Err(Denied::Unavailable(format!(
             "cannot read the metadata of the authorization server {issuer}: {}",
@@ -315,8 +340,16 @@ impl Verifier {
                 });
                 Ok(())
             }
-            // Keys fetched before stay usable while the server is down.
-            Err(_) if entry.keys.is_some() => Ok(()),
+            // Keys fetched before stay usable while the server is down; the next try is in
+            // REFETCH_EVERY, not on every request.
+            Err(_) if entry.keys.is_some() => {
+                if let Some(keys) = entry.keys.as_mut() {
+                    keys.fetched = Instant::now()
+                        .checked_sub(KEYS_TTL.saturating_sub(REFETCH_EVERY))
+                        .unwrap_or(keys.fetched);
+                }
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

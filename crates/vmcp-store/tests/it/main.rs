@@ -3,6 +3,7 @@
 
 mod cluster;
 mod logs;
+mod oauth;
 mod races;
 
 use serde_json::json;
