@@ -374,7 +374,11 @@ impl Supervisor {
         // have changed the state again.
         let outcome = match tokio::time::timeout(
             wait,
-            rx.wait_for(|s| s.status == ServerStatus::Connected || s.outcomes > before),
+            // An outcome since `before` that a newer attempt has not yet taken over.
+            rx.wait_for(|s| {
+                s.status == ServerStatus::Connected
+                    || (s.outcomes > before && s.status != ServerStatus::Connecting)
+            }),
         )
         .await
         {

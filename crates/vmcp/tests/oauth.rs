@@ -208,7 +208,8 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
     ) {
         return;
     }
-    let (_provider, issuer) = provider(&[]);
+    // Access tokens live 4 s: the test outlives several.
+    let (_provider, issuer) = provider(&[("OIDC_ACCESS_TOKEN_TTL", "4")]);
     let (_upstream, upstream_url) = upstream(&issuer);
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}/v.db", dir.path().display());
@@ -337,6 +338,17 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
     assert_eq!(seen["aud"], upstream_url.as_str());
     assert_eq!(seen["scope"], "mcp:tools");
 
+    // Past the access token's lifetime, calls still work: vMCP refreshed it (the upstream checks
+    // `exp` without leeway), and kept the new one.
+    let before = stored_token(dir.path(), "access_token");
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(whoami()["sub"], "alice");
+    assert_ne!(
+        stored_token(dir.path(), "access_token"),
+        before,
+        "no refresh happened"
+    );
+
     // Tokens are write-only: no answer carries them.
     let text = client.get(&server_url).send().unwrap().text().unwrap();
     let export = client
@@ -356,7 +368,7 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
     wait_status(&client, &server_url, "connected");
 
     // Deleting the server revokes its refresh token at the provider (RFC 7009).
-    let refresh = stored_refresh_token(dir.path());
+    let refresh = stored_token(dir.path(), "refresh_token");
     let r = client
         .delete(format!("{base}/api/vmcps/team"))
         .send()
@@ -381,8 +393,8 @@ fn an_upstream_that_demands_oauth_is_signed_in_once_and_used_with_refreshed_toke
     );
 }
 
-/// The refresh token vMCP keeps (read from its database, as an attacker with the file could).
-fn stored_refresh_token(dir: &std::path::Path) -> String {
+/// A token vMCP keeps (read from its database, as an attacker with the file could).
+fn stored_token(dir: &std::path::Path, which: &str) -> String {
     let out = Command::new("sqlite3")
         .arg(dir.join("v.db"))
         .arg("SELECT credentials FROM oauth_grants")
@@ -403,10 +415,7 @@ fn stored_refresh_token(dir: &std::path::Path) -> String {
         }
     };
     let v: Value = serde_json::from_str(text.trim()).unwrap();
-    v["token_response"]["refresh_token"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    v["token_response"][which].as_str().unwrap().to_string()
 }
 
 #[test]

@@ -147,7 +147,10 @@ impl OAuthClient {
         url: &str,
         states: DbStates,
     ) -> Result<AuthorizationManager, OAuthFailure> {
-        let mut manager = AuthorizationManager::new(url)
+        // Authorization servers at private addresses are allowed (a gateway runs inside
+        // networks: `sso.corp` at 10.0.0.9); link-local and other reserved addresses (cloud
+        // metadata services) stay refused, and loopback only for a loopback server.
+        let mut manager = AuthorizationManager::new_allowing_private_addresses(url)
             .await
             .map_err(|e| failed("set-up", e))?;
         manager.set_credential_store(DbCredentials::new(self.store.clone(), server_id));
