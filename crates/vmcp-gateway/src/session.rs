@@ -132,6 +132,9 @@ struct State {
     level: Mutex<LoggingLevel>,
     subscriptions: Mutex<HashSet<String>>,
     events: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The OAuth subject a legacy SSE session was opened with (its messages carry no request
+    /// of their own to tell it).
+    subject: std::sync::OnceLock<String>,
 }
 
 impl Drop for State {
@@ -249,8 +252,18 @@ impl VmcpSession {
             level: Mutex::new(LoggingLevel::Info),
             subscriptions: Mutex::new(HashSet::new()),
             events: Mutex::new(None),
+            subject: std::sync::OnceLock::new(),
         });
         Self { gateway, state }
+    }
+
+    /// Names the session's client by an OAuth subject (a protected endpoint's legacy SSE
+    /// session, whose token was checked when its stream opened).
+    pub fn with_subject(self, subject: Option<String>) -> Self {
+        if let Some(s) = subject {
+            let _ = self.state.subject.set(s);
+        }
+        self
     }
 
     pub fn session_id(&self) -> &str {
@@ -304,7 +317,8 @@ impl VmcpSession {
     /// The client of this request, as the operation log names it: the session's client, or for
     /// a stateless (2026-07-28) request the client named in its `_meta`.
     fn caller(&self, context: &RequestContext<RoleServer>) -> crate::Caller {
-        if let Some(subject) = token_subject(context) {
+        if let Some(subject) = token_subject(context).or_else(|| self.state.subject.get().cloned())
+        {
             // An OAuth-protected endpoint: the token's subject is who calls.
             return crate::Caller {
                 client_id: subject,
@@ -362,6 +376,7 @@ impl VmcpSession {
         F: std::future::Future<Output = crate::mrtr::Outcome> + Send + 'static,
     {
         let client = token_subject(context)
+            .or_else(|| self.state.subject.get().cloned())
             .unwrap_or_else(|| stateless_client_id(context.client_info().as_ref()));
         let principal = format!("{}\n{client}\n{method}\n{target}", self.state.vmcp_id);
         // Stateless clients have no identity across requests but their name: an upstream that

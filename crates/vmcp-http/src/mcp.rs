@@ -155,6 +155,9 @@ pub struct McpEndpoints {
     closing: tokio_util::sync::CancellationToken,
     http: Mutex<HashMap<String, HttpEndpoint>>,
     sse: Mutex<HashMap<String, SseSessions>>,
+    /// The OAuth subject of each legacy SSE session of a protected endpoint, by session id:
+    /// its messages are accepted with a token of that subject only.
+    sse_subjects: Arc<Mutex<HashMap<String, String>>>,
     sealed: Arc<SealedSessions>,
     held: Mutex<HashMap<String, Held>>,
     sweeping: std::sync::atomic::AtomicBool,
@@ -216,6 +219,7 @@ impl McpEndpoints {
             closing: tokio_util::sync::CancellationToken::new(),
             http: Mutex::new(HashMap::new()),
             sse: Mutex::new(HashMap::new()),
+            sse_subjects: Arc::default(),
             sealed: Arc::default(),
             held: Mutex::new(HashMap::new()),
             sweeping: std::sync::atomic::AtomicBool::new(false),
@@ -890,11 +894,13 @@ async fn sse_open(
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = &state.mcp;
     let entry = endpoints.entry(&path)?;
-    if let Some(p) = crate::oauth::protection(&req, &state, &path)
-        && let Err(refusal) = crate::oauth::check(&req, &state, &p).await
-    {
-        return Ok(refusal);
-    }
+    let subject = match crate::oauth::protection(&req, &state, &path) {
+        Some(p) => match crate::oauth::check(&req, &state, &p).await {
+            Ok(identity) => Some(identity.subject),
+            Err(refusal) => return Ok(refusal),
+        },
+        None => None,
+    };
     let sessions = endpoints.sse_sessions(&entry.vmcp.vmcp_id);
     // The session ends, and its calls in flight are cancelled upstream, when the stream does
     // (the client went away, or shutdown).
@@ -903,8 +909,23 @@ async fn sse_open(
         state.gateway.clone(),
         entry.vmcp.vmcp_id.clone(),
         ended.clone(),
-    );
-    let (_, events) = sessions.open(handler, &format!("/vmcp/{}/message", path.as_str()));
+    )
+    .with_subject(subject.clone());
+    let (session_id, events) = sessions.open(handler, &format!("/vmcp/{}/message", path.as_str()));
+    if let Some(subject) = subject {
+        endpoints
+            .sse_subjects
+            .lock()
+            .expect("sse lock")
+            .insert(session_id.clone(), subject);
+        // Forgotten with the session.
+        let subjects = endpoints.sse_subjects.clone();
+        let gone = ended.clone();
+        actix_web::rt::spawn(async move {
+            gone.cancelled().await;
+            subjects.lock().expect("sse lock").remove(&session_id);
+        });
+    }
     // actix notices a client that closed an event stream only when a write fails (the next
     // keep-alive, up to 30 s later): watch the socket itself, so that the session ends, and its
     // calls are cancelled, as soon as the client goes.
@@ -943,10 +964,22 @@ async fn sse_post(
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = &state.mcp;
     let entry = endpoints.entry(&path)?;
-    if let Some(p) = crate::oauth::protection(&req, &state, &path)
-        && let Err(refusal) = crate::oauth::check(&req, &state, &p).await
-    {
-        return Ok(refusal);
+    if let Some(p) = crate::oauth::protection(&req, &state, &path) {
+        match crate::oauth::check(&req, &state, &p).await {
+            // The session is its subject's alone.
+            Ok(identity)
+                if endpoints
+                    .sse_subjects
+                    .lock()
+                    .expect("sse lock")
+                    .get(&query.session_id)
+                    != Some(&identity.subject) =>
+            {
+                return Ok(session_not_found(&query.session_id));
+            }
+            Ok(_) => {}
+            Err(refusal) => return Ok(refusal),
+        }
     }
     if let Err(refusal) = check_message(&req, &body) {
         return Ok(*refusal);

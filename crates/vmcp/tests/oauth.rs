@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 const MACHINE: (&str, &str) = ("machine", "machine-secret-0123456789");
 const ROBOT: (&str, &str) = ("robot", "robot-secret-0123456789-abcdef");
+const STREAMER: (&str, &str) = ("streamer", "streamer-secret-0123456789-abc");
 
 fn tools_dir() -> PathBuf {
     std::env::var_os("VMCP_TOOLS_DIR")
@@ -583,6 +584,8 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
         return;
     }
     let robot = json!([{"client_id": ROBOT.0, "client_secret": ROBOT.1,
+        "grant_types": ["client_credentials"], "redirect_uris": [], "response_types": []},
+        {"client_id": STREAMER.0, "client_secret": STREAMER.1,
         "grant_types": ["client_credentials"], "redirect_uris": [], "response_types": []}])
     .to_string();
     let (_provider, issuer) = provider(&[("OIDC_CLIENTS", robot.as_str())]);
@@ -683,6 +686,83 @@ fn a_protected_vmcp_endpoint_accepts_only_its_own_valid_tokens() {
     // The endpoint by id is the same resource.
     let by_id = format!("{base}/vmcp/{team_id}/mcp");
     assert_eq!(mcp_initialize(&by_id, Some(&token)).0, 200);
+
+    // The legacy SSE endpoint: the stream needs a token; its messages need one of the same
+    // subject; its operations are logged under that subject.
+    let sse = format!("{base}/vmcp/team/sse");
+    assert_eq!(http().get(&sse).send().unwrap().status().as_u16(), 401);
+    let streamer = client_credentials_of(STREAMER, &issuer, &endpoint, "mcp:tools");
+    let stream = http().get(&sse).bearer_auth(&streamer).send().unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    // The stream stays open (read on a thread) while the session is used.
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stream)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let message_path = loop {
+        let line: String = lines.recv_timeout(Duration::from_secs(10)).unwrap();
+        if let Some(d) = line.strip_prefix("data:") {
+            break d.trim().to_string();
+        }
+    };
+    let post = |token: &str, body: Value| {
+        http()
+            .post(format!("{base}{message_path}"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    assert_eq!(
+        post(&robot, list.clone()),
+        404,
+        "another subject used the SSE session"
+    );
+    assert_eq!(
+        post(
+            &streamer,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2024-11-05", "capabilities": {},
+            "clientInfo": {"name": "sse-test", "version": "1"}}})
+        ),
+        202
+    );
+    assert_eq!(
+        post(
+            &streamer,
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        ),
+        202
+    );
+    assert_eq!(post(&streamer, list), 202);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats: Value = client
+            .get(format!("{base}/api/stats?client_id=streamer"))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        if stats["logs"].as_array().is_some_and(|l| !l.is_empty()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the SSE session's list is not logged under its subject: {stats}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     // Refused, each with its reason:
     let refused = |token: &str, status: u16, words: &str| {
