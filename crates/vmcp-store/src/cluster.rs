@@ -210,20 +210,24 @@ impl Store {
 
     /// Refreshes this replica's row: still alive, with its view of the servers.
     pub fn replica_seen(&self, id: &str, servers: &str) -> Result<()> {
-        let mut conn = self.conn()?;
-        diesel::update(replicas::table.filter(replicas::id.eq(id)))
-            .set((
-                replicas::seen_at.eq(vmcp_domain::time::now().naive_utc()),
-                replicas::servers.eq(servers),
-            ))
-            .execute(&mut *conn)?;
-        Ok(())
+        // Through `write`, like every write: on SQLite, a writer beside the serialized ones
+        // makes their transactions fail with "database is locked".
+        self.write(|conn| {
+            diesel::update(replicas::table.filter(replicas::id.eq(id)))
+                .set((
+                    replicas::seen_at.eq(vmcp_domain::time::now().naive_utc()),
+                    replicas::servers.eq(servers),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
     }
 
     pub fn remove_replica(&self, id: &str) -> Result<()> {
-        let mut conn = self.conn()?;
-        diesel::delete(replicas::table.filter(replicas::id.eq(id))).execute(&mut *conn)?;
-        Ok(())
+        self.write(|conn| {
+            diesel::delete(replicas::table.filter(replicas::id.eq(id))).execute(conn)?;
+            Ok(())
+        })
     }
 
     /// The replicas seen since `since`, oldest first.
@@ -257,12 +261,13 @@ impl Store {
     /// The sessions ended and not yet expired, with when each may be forgotten; expired ones
     /// are deleted.
     pub fn ended_sessions(&self, now: NaiveDateTime) -> Result<Vec<(String, NaiveDateTime)>> {
-        let mut conn = self.conn()?;
-        diesel::delete(ended_sessions::table.filter(ended_sessions::until.lt(now)))
-            .execute(&mut *conn)?;
-        Ok(ended_sessions::table
-            .select((ended_sessions::transport_id, ended_sessions::until))
-            .load(&mut *conn)?)
+        self.write(|conn| {
+            diesel::delete(ended_sessions::table.filter(ended_sessions::until.lt(now)))
+                .execute(conn)?;
+            Ok(ended_sessions::table
+                .select((ended_sessions::transport_id, ended_sessions::until))
+                .load(conn)?)
+        })
     }
 
     /// Runs `f` in a transaction if no other replica runs a job of `key` (a transaction-scoped
