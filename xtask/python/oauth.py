@@ -138,6 +138,32 @@ def main():
     check("upstream: connected with the tokens", connected.get("status") == "connected",
           json.dumps(connected))
 
+    # 1b. The same as a person does it, in a real browser: the dashboard's "Sign in" link, the
+    # provider's login page, the callback, the dashboard showing the server connected.
+    ui_python = os.path.join(TOOLS, "venv-ui/bin/python")
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if os.path.exists(ui_python) and os.access(chromium, os.X_OK):
+        _, other = request("POST", f"{base}/api/mcp-servers", {
+            "name": "guarded-browser", "transport_type": "streamable_http",
+            "config": {"url": upstream, "auth": {"type": "oauth"}}})
+        request("POST", f"{base}/api/mcp-servers/{other['server_id']}/connect")
+        out = subprocess.run([ui_python, os.path.join(HERE, "oauth_browser.py"), base,
+                              "guarded-browser", "--chromium", chromium, "--shots", OUT],
+                             capture_output=True, text=True, timeout=120)
+        with open(os.path.join(OUT, "browser.log"), "w") as f:
+            f.write(out.stdout + "\n" + out.stderr)
+        try:
+            line = json.loads(out.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            line = {"ok": False, "detail": out.stderr.strip()[-500:]}
+        check("browser: the dashboard's Sign in link, the provider's login page, the callback, "
+              "and the dashboard showing the server connected (Chromium)", line.get("ok") is True,
+              line.get("detail", ""))
+        request("DELETE", f"{base}/api/mcp-servers/{other['server_id']}")
+    else:
+        print("*** SKIPPED the browser sign-in: no Playwright venv (cargo xtask ui installs it) "
+              f"or no Chromium at {chromium} ***", flush=True)
+
     # 2. A protected vMCP over it, used by the SDK clients with their own OAuth.
     request("POST", f"{base}/api/vmcps", {
         "name": "team", "mcp_servers": [{"server_id": sid}],

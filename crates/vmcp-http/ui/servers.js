@@ -110,7 +110,12 @@ export async function list(root) {
         h('span.tag', s.transport_type)),
       s.description ? h('p', s.description) : null,
       h('p.mono.target', target(s)),
-      s.last_error && s.status !== 'connected'
+      s.status === 'auth_required' && /^https?:\/\//.test(s.authorization_url || '')
+        ? h('div.alert.sign-in', 'This server asks for a sign-in: ',
+          h('a.btn', { href: s.authorization_url, target: '_blank', rel: 'noopener noreferrer' }, 'Sign in'),
+          ' then come back (the page refreshes by itself).')
+        : null,
+      s.last_error && s.status !== 'connected' && s.status !== 'auth_required'
         ? h('div.alert.error.last-error', h('strong', 'Last error: '), h('span.err-detail', s.last_error)) : null,
       h('p.muted', s.status === 'connected' && s.server_info
         ? `${s.server_info.name} ${s.server_info.version} · protocol ${s.protocol_version || '?'} · connected ${ago(s.last_connected)}`
