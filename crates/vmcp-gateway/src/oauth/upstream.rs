@@ -421,7 +421,8 @@ impl OAuthClient {
             .map_err(|(_, e)| failed("authorization request", e))?;
         let authorization_url = session.get_authorization_url().to_string();
         // It is shown to people as a link: only a web address will do.
-        if !(authorization_url.starts_with("https://") || authorization_url.starts_with("http://")) {
+        if !(authorization_url.starts_with("https://") || authorization_url.starts_with("http://"))
+        {
             return Err(OAuthFailure(format!(
                 "OAuth discovery gave an authorization endpoint that is not an http(s) URL: \
                  {:?}",
