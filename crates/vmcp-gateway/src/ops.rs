@@ -743,7 +743,12 @@ impl Gateway {
                         )
                     })?;
                 }
-                Ok(Ok(result)) => return Ok(result),
+                Ok(Ok(result)) => {
+                    if let Some(r) = &relayed {
+                        r.flush_progress().await;
+                    }
+                    return Ok(result);
+                }
                 Ok(Err(e)) => return Err(upstream_error(&slot, method, &target, e)),
                 Err(_) => return Err(timed_out(&slot, method, &target, timeout)),
             }

@@ -214,7 +214,15 @@ pub struct Relay {
     roots: Mutex<HashMap<String, Roots>>,
     roots_moved: Notify,
     /// Progress notifications to forward, in arrival order.
-    forward: mpsc::UnboundedSender<(Peer<RoleServer>, ProgressNotificationParam)>,
+    forward: mpsc::UnboundedSender<Forward>,
+}
+
+/// What the forwarding task does, in order. (Progress is the common item: not boxed.)
+#[allow(clippy::large_enum_variant)]
+enum Forward {
+    Progress(Peer<RoleServer>, ProgressNotificationParam),
+    /// Everything queued before is forwarded: tell the waiter.
+    Barrier(tokio::sync::oneshot::Sender<()>),
 }
 
 /// A call in flight; dropping it unregisters the call and its progress token.
@@ -246,7 +254,7 @@ impl CallGuard {
                 let (peer, client) = self.progress.get();
                 if let Some(client) = client {
                     param.progress_token = client;
-                    let _ = self.relay.forward.send((peer, param));
+                    let _ = self.relay.forward.send(Forward::Progress(peer, param));
                 }
             } else {
                 kept.push_back((at, k, param));
@@ -267,6 +275,26 @@ impl CallGuard {
 /// How long a finished call's progress route stays: rmcp handles an upstream's notifications
 /// on their own tasks, so the last ones may be handled just after the call's answer.
 const ROUTE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl CallGuard {
+    /// Before a call's answer goes to its client: the progress notifications the upstream sent
+    /// before its answer are forwarded first (rmcp hands notifications to their own tasks, so
+    /// the last one may still be on its way when the answer arrives; a client must not see the
+    /// answer before it).
+    pub async fn flush_progress(&self) {
+        if self.token.is_none() {
+            return;
+        }
+        // Let the notification tasks the transport already spawned run.
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        let (done, flushed) = tokio::sync::oneshot::channel();
+        if self.relay.forward.send(Forward::Barrier(done)).is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(500), flushed).await;
+        }
+    }
+}
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
@@ -307,11 +335,17 @@ impl Drop for CallGuard {
 impl Relay {
     /// A relay whose forwarding task runs on `runtime`.
     pub fn new(runtime: &tokio::runtime::Handle) -> Arc<Self> {
-        let (forward, mut rx) =
-            mpsc::unbounded_channel::<(Peer<RoleServer>, ProgressNotificationParam)>();
+        let (forward, mut rx) = mpsc::unbounded_channel::<Forward>();
         runtime.spawn(async move {
-            while let Some((peer, param)) = rx.recv().await {
-                let _ = peer.notify_progress(param).await;
+            while let Some(item) = rx.recv().await {
+                match item {
+                    Forward::Progress(peer, param) => {
+                        let _ = peer.notify_progress(param).await;
+                    }
+                    Forward::Barrier(done) => {
+                        let _ = done.send(());
+                    }
+                }
             }
         });
         Arc::new(Self {
@@ -353,7 +387,7 @@ impl Relay {
             let (peer, client_token) = target.get();
             if let Some(client_token) = client_token {
                 param.progress_token = client_token;
-                let _ = self.forward.send((peer, param));
+                let _ = self.forward.send(Forward::Progress(peer, param));
             }
             return;
         }
