@@ -784,7 +784,10 @@ async fn signed_out(
         }
     };
     let (authorization_url, kept) = match next {
-        Ok(started) => (started.authorization_url, started.credentials),
+        Ok(crate::oauth::upstream::Refusal::SignIn(started)) => {
+            (started.authorization_url, started.credentials)
+        }
+        Ok(crate::oauth::upstream::Refusal::Retry) => return SignIn::Connect,
         Err(e) => return SignIn::Failed(e.to_string()),
     };
     tracing::info!(server = %def.name, "the server requires a sign-in: open its authorization_url");

@@ -26,14 +26,31 @@ fn request_base(req: &HttpRequest, state: &AppState) -> Option<String> {
         return None;
     }
     let host = req.headers().get(header::HOST)?.to_str().ok()?;
+    // An allowed name with any port is allowed: only this server's own port names it (a
+    // token for another service on the same host must not pass for one of ours).
+    if let Some((_, port)) = host.rsplit_once(':')
+        && !host.ends_with(']')
+        && port.parse::<u16>().ok() != Some(req.app_config().local_addr().port())
+    {
+        return None;
+    }
     Some(format!("http://{host}"))
 }
 
-/// How the endpoint of `vmcp` is protected, as seen from this request.
+/// How the endpoint of `vmcp` is protected, as seen from this request (whose path is
+/// `/vmcp/{vmcp}/...` or the metadata's `/.well-known/oauth-protected-resource/vmcp/{vmcp}/mcp`).
 pub fn protection(req: &HttpRequest, state: &AppState, vmcp: &str) -> Option<Protection> {
+    // The segment as the client spelled it: its URL is the resource it asks tokens for.
+    let path = req.path();
+    let rest = path
+        .strip_prefix("/.well-known/oauth-protected-resource")
+        .unwrap_or(path);
+    let raw = rest
+        .strip_prefix("/vmcp/")
+        .and_then(|r| r.split('/').next());
     state
         .gateway
-        .mcp_protection(vmcp, request_base(req, state).as_deref())
+        .mcp_protection(vmcp, raw, request_base(req, state).as_deref())
 }
 
 /// The answer when vMCP cannot tell the URL its clients' tokens must be for.

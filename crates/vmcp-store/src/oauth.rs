@@ -38,6 +38,16 @@ pub struct GrantUpdate {
     pub credentials: Option<Option<String>>,
 }
 
+/// What taking a refresh lease found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lease {
+    Taken,
+    /// Another holder's lease runs.
+    Busy,
+    /// Nothing is kept for the server (deleted, signed out).
+    NoGrant,
+}
+
 /// A sign-in under way.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PendingSignIn {
@@ -115,10 +125,10 @@ impl Store {
     }
 
     /// Takes the refresh lease of a grant until `until`, unless another holder's lease runs.
-    pub fn take_refresh_lease(&self, server_id: &str, until: NaiveDateTime) -> Result<bool> {
+    pub fn take_refresh_lease(&self, server_id: &str, until: NaiveDateTime) -> Result<Lease> {
         let now = vmcp_domain::time::now().naive_utc();
         self.write(|conn| {
-            Ok(diesel::update(
+            let taken = diesel::update(
                 oauth_grants::table.find(server_id).filter(
                     oauth_grants::refreshing_until
                         .is_null()
@@ -126,17 +136,71 @@ impl Store {
                 ),
             )
             .set(oauth_grants::refreshing_until.eq(Some(until)))
-            .execute(conn)?
-                == 1)
+            .execute(conn)?;
+            if taken == 1 {
+                return Ok(Lease::Taken);
+            }
+            let exists: i64 = oauth_grants::table
+                .filter(oauth_grants::server_id.eq(server_id))
+                .count()
+                .get_result(conn)?;
+            Ok(if exists == 0 {
+                Lease::NoGrant
+            } else {
+                Lease::Busy
+            })
         })
     }
 
-    pub fn release_refresh_lease(&self, server_id: &str) -> Result<()> {
+    /// Releases the lease taken until `until` (a lease that expired and was taken by another
+    /// holder stays theirs).
+    pub fn release_refresh_lease(&self, server_id: &str, until: NaiveDateTime) -> Result<()> {
         self.write(|conn| {
-            diesel::update(oauth_grants::table.find(server_id))
-                .set(oauth_grants::refreshing_until.eq(None::<NaiveDateTime>))
-                .execute(conn)?;
+            diesel::update(
+                oauth_grants::table
+                    .find(server_id)
+                    .filter(oauth_grants::refreshing_until.eq(until)),
+            )
+            .set(oauth_grants::refreshing_until.eq(None::<NaiveDateTime>))
+            .execute(conn)?;
             Ok(())
+        })
+    }
+
+    /// Sets the credentials (and, with them, the client they belong to) of an existing grant,
+    /// if its credentials are still `expected` (when given). Never creates a grant: a server
+    /// deleted or signed out meanwhile keeps nothing. Says whether it wrote.
+    pub fn set_credentials(
+        &self,
+        server_id: &str,
+        expected: Option<Option<&str>>,
+        credentials: Option<&str>,
+        client: Option<&str>,
+    ) -> Result<bool> {
+        let now = vmcp_domain::time::now().naive_utc();
+        self.write(|conn| {
+            let current: Option<Option<String>> = oauth_grants::table
+                .find(server_id)
+                .select(oauth_grants::credentials)
+                .first(conn)
+                .optional()?;
+            let Some(current) = current else {
+                return Ok(false);
+            };
+            if let Some(expected) = expected
+                && current.as_deref() != expected
+            {
+                return Ok(false);
+            }
+            let update = GrantUpdate {
+                credentials: Some(credentials.map(String::from)),
+                client: client.map(|c| Some(c.to_string())),
+                ..Default::default()
+            };
+            diesel::update(oauth_grants::table.find(server_id))
+                .set((&update, oauth_grants::updated_at.eq(now)))
+                .execute(conn)?;
+            Ok(true)
         })
     }
 

@@ -859,14 +859,16 @@ fn a_protected_endpoint_names_its_metadata_under_the_url_vmcp_can_vouch_for() {
     let api_token = "an-api-token-for-the-rest-api-0123";
     let register = |base: &str| {
         let client = reqwest::blocking::Client::new();
-        let r = client
-            .post(format!("{base}/api/vmcps"))
-            .bearer_auth(api_token)
-            .json(&json!({"name": "team two", "auth": {"type": "oauth",
-                          "issuer": "https://login.example.com", "scopes": ["mcp:tools"]}}))
-            .send()
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.text().unwrap());
+        for name in ["team two", "R&D"] {
+            let r = client
+                .post(format!("{base}/api/vmcps"))
+                .bearer_auth(api_token)
+                .json(&json!({"name": name, "auth": {"type": "oauth",
+                              "issuer": "https://login.example.com", "scopes": ["mcp:tools"]}}))
+                .send()
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.text().unwrap());
+        }
     };
 
     // Any Host allowed and no public URL: the audience cannot be known, and vMCP says so.
@@ -907,6 +909,25 @@ fn a_protected_endpoint_names_its_metadata_under_the_url_vmcp_can_vouch_for() {
     assert_eq!(
         metadata["resource"],
         "https://vmcp.example.com/vmcp/team%20two/mcp"
+    );
+    // A name with reserved characters, spelled as the dashboard spells it (R%26D): the
+    // resource is the URL the client uses.
+    let (status, challenge, _) = mcp_initialize(&format!("{base}/vmcp/R%26D/mcp"), None);
+    assert_eq!(status, 401);
+    assert!(
+        challenge.contains(
+            "resource_metadata=\"https://vmcp.example.com/.well-known/oauth-protected-resource/vmcp/R%26D/mcp\""
+        ),
+        "{challenge}"
+    );
+    let (status, metadata) = get_json(
+        &http(),
+        &format!("{base}/.well-known/oauth-protected-resource/vmcp/R%26D/mcp"),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        metadata["resource"],
+        "https://vmcp.example.com/vmcp/R%26D/mcp"
     );
     // The API token is no key to a protected endpoint.
     let (status, _, _) = mcp_initialize(&format!("{base}/vmcp/team%20two/mcp"), Some(api_token));

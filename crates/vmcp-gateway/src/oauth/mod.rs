@@ -89,9 +89,15 @@ impl Gateway {
     }
 
     /// How the endpoint of `vmcp` (id or name, decoded, as in the request's path) is
-    /// protected, if it is; `base`: the request's own origin when it can be trusted, used when
-    /// no public URL is set.
-    pub fn mcp_protection(&self, vmcp: &str, base: Option<&str>) -> Option<Protection> {
+    /// protected, if it is; `raw`: that path segment as the request spelled it (clients name
+    /// the resource by the URL they use); `base`: the request's own origin when it can be
+    /// trusted, used when no public URL is set.
+    pub fn mcp_protection(
+        &self,
+        vmcp: &str,
+        raw: Option<&str>,
+        base: Option<&str>,
+    ) -> Option<Protection> {
         let entry = self.vmcp_entry(vmcp)?;
         let auth = entry
             .vmcp
@@ -110,6 +116,8 @@ impl Gateway {
             });
         };
         let mut resources = Vec::new();
+        let spelled = raw.map(|raw| format!("{}/vmcp/{raw}/mcp", base.trim_end_matches('/')));
+        resources.extend(spelled);
         for name in [vmcp, &entry.vmcp.vmcp_id, &entry.vmcp.name] {
             if let Some(url) = under(&base, &["vmcp", name, "mcp"])
                 && !resources.contains(&url)
@@ -117,17 +125,23 @@ impl Gateway {
                 resources.push(url);
             }
         }
-        let metadata_url = under(
-            &base,
-            &[
-                ".well-known",
-                "oauth-protected-resource",
-                "vmcp",
-                vmcp,
-                "mcp",
-            ],
-        )
-        .unwrap_or_default();
+        let metadata_url = match raw {
+            Some(raw) => format!(
+                "{}/.well-known/oauth-protected-resource/vmcp/{raw}/mcp",
+                base.trim_end_matches('/')
+            ),
+            None => under(
+                &base,
+                &[
+                    ".well-known",
+                    "oauth-protected-resource",
+                    "vmcp",
+                    vmcp,
+                    "mcp",
+                ],
+            )
+            .unwrap_or_default(),
+        };
         Some(Protection {
             auth,
             resources,

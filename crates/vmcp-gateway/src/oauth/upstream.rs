@@ -84,6 +84,14 @@ pub struct Connecting {
     pub credentials: Option<String>,
 }
 
+/// What follows a refusal of the server.
+pub enum Refusal {
+    /// Other credentials than the refused ones are kept now: connect again with them.
+    Retry,
+    /// A person must sign in.
+    SignIn(SignInStarted),
+}
+
 /// A sign-in started after a refusal.
 pub struct SignInStarted {
     /// Where a person signs in.
@@ -146,6 +154,7 @@ impl OAuthClient {
         server_id: &str,
         url: &str,
         states: DbStates,
+        client: Option<String>,
     ) -> Result<AuthorizationManager, OAuthFailure> {
         // Authorization servers at private addresses are allowed (a gateway runs inside
         // networks: `sso.corp` at 10.0.0.9); link-local and other reserved addresses (cloud
@@ -153,7 +162,7 @@ impl OAuthClient {
         let mut manager = AuthorizationManager::new_allowing_private_addresses(url)
             .await
             .map_err(|e| failed("set-up", e))?;
-        manager.set_credential_store(DbCredentials::new(self.store.clone(), server_id));
+        manager.set_credential_store(DbCredentials::new(self.store.clone(), server_id, client));
         manager.set_state_store(states);
         Ok(manager)
     }
@@ -207,16 +216,18 @@ impl OAuthClient {
         auth: &UpstreamAuth,
     ) -> Result<Connecting, OAuthFailure> {
         if auth.grant == OAuthGrant::ClientCredentials {
-            let mut manager = self.manager(server_id, url, self.states(server_id)).await?;
+            let mut manager = self
+                .manager(server_id, url, self.states(server_id), None)
+                .await?;
             let metadata = self.discover(&mut manager, None, None).await?;
-            self.client_credentials(&mut manager, url, auth).await?;
-            // Kept for revocation when the server is deleted.
+            // The grant first (the token is kept in it), with the metadata for revocation.
             let id = server_id.to_string();
             let update = GrantUpdate {
                 metadata: Some(Some(serde_json::to_string(&metadata).expect("serializes"))),
                 ..Default::default()
             };
             self.db(move |s| s.update_oauth_grant(&id, update)).await?;
+            self.client_credentials(&mut manager, url, auth).await?;
             return Ok(Connecting {
                 manager: Some(manager),
                 credentials: None,
@@ -241,7 +252,9 @@ impl OAuthClient {
                 credentials,
             });
         }
-        let mut manager = self.manager(server_id, url, self.states(server_id)).await?;
+        let mut manager = self
+            .manager(server_id, url, self.states(server_id), None)
+            .await?;
         let metadata = self
             .discover(&mut manager, record.challenge.as_deref(), None)
             .await?;
@@ -299,7 +312,7 @@ impl OAuthClient {
         auth: &UpstreamAuth,
         challenge: &str,
         refused: Option<String>,
-    ) -> Result<SignInStarted, OAuthFailure> {
+    ) -> Result<Refusal, OAuthFailure> {
         if auth.grant == OAuthGrant::ClientCredentials {
             // The token was obtained just before this connection: asking again would loop.
             return Err(OAuthFailure(format!(
@@ -307,19 +320,34 @@ impl OAuthClient {
                  (WWW-Authenticate: {challenge}); check the client's scopes and audience"
             )));
         }
-        if let Some(refused) = refused {
+        if let Some(refused) = refused.clone() {
             let id = server_id.to_string();
             self.db(move |s| s.clear_refused_credentials(&id, &refused))
                 .await?;
         }
         let grant = self.grant(server_id).await?;
         let kept = grant.as_ref().and_then(|g| g.credentials.clone());
+        if kept.is_some() && kept != refused {
+            // Other credentials than the refused ones are kept now (a sign-in finished, or a
+            // replica refreshed, meanwhile): try those first.
+            return Ok(Refusal::Retry);
+        }
         let registered = ClientRecord::parse(grant.as_ref().and_then(|g| g.client.as_deref()));
         let states = self.states(server_id);
         let started_with = states.client.clone();
-        let mut manager = self.manager(server_id, url, states).await?;
+        let mut manager = self.manager(server_id, url, states, None).await?;
         let challenge = (!challenge.is_empty()).then_some(challenge);
         let metadata = self.discover(&mut manager, challenge, None).await?;
+        // It is shown to people as a link: only a web address will do (checked before any
+        // registration, which a refusal here would otherwise repeat at every retry).
+        if !(metadata.authorization_endpoint.starts_with("https://")
+            || metadata.authorization_endpoint.starts_with("http://"))
+        {
+            return Err(OAuthFailure(format!(
+                "OAuth discovery gave an authorization endpoint that is not an http(s) URL: {:?}",
+                metadata.authorization_endpoint
+            )));
+        }
         let mut request =
             AuthorizationRequest::new(self.redirect_uri.clone()).with_client_name("vMCP");
         if let Some(challenge) = challenge {
@@ -420,15 +448,6 @@ impl OAuthClient {
             .await
             .map_err(|(_, e)| failed("authorization request", e))?;
         let authorization_url = session.get_authorization_url().to_string();
-        // It is shown to people as a link: only a web address will do.
-        if !(authorization_url.starts_with("https://") || authorization_url.starts_with("http://"))
-        {
-            return Err(OAuthFailure(format!(
-                "OAuth discovery gave an authorization endpoint that is not an http(s) URL: \
-                 {:?}",
-                metadata.authorization_endpoint
-            )));
-        }
         let id = server_id.to_string();
         let update = GrantUpdate {
             // The latest registration, for the next sign-ins to reuse.
@@ -441,10 +460,10 @@ impl OAuthClient {
             ..Default::default()
         };
         self.db(move |s| s.update_oauth_grant(&id, update)).await?;
-        Ok(SignInStarted {
+        Ok(Refusal::SignIn(SignInStarted {
             authorization_url,
             credentials: kept,
-        })
+        }))
     }
 
     /// The server a callback's `state` belongs to, unless unknown, used or expired.
@@ -477,7 +496,10 @@ impl OAuthClient {
                 "this sign-in is unknown, was completed already, or expired".into(),
             ));
         };
-        let mut manager = self.manager(server_id, url, self.states(server_id)).await?;
+        // The tokens are saved by the exchange, in one write with their client.
+        let mut manager = self
+            .manager(server_id, url, self.states(server_id), Some(record.text()))
+            .await?;
         self.discover(
             &mut manager,
             record.challenge.as_deref(),
@@ -491,13 +513,7 @@ impl OAuthClient {
             .exchange_code_for_token_with_issuer(code, state, iss)
             .await
             .map_err(|e| failed("code exchange", e))?;
-        // The tokens were saved by the exchange; their client goes with them.
-        let id = server_id.to_string();
-        let update = GrantUpdate {
-            client: Some(Some(record.text())),
-            ..Default::default()
-        };
-        self.db(move |s| s.update_oauth_grant(&id, update)).await
+        Ok(())
     }
 
     /// A callback that carries an error (the person declined, or the authorization server
@@ -644,27 +660,36 @@ fn client_config(record: &ClientRecord, auth: &UpstreamAuth) -> OAuthClientConfi
     config
 }
 
-/// How long one refresh may hold the grant's lease.
-const REFRESH_LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How long one refresh may hold the grant's lease: more than twice rmcp's HTTP timeout (30 s),
+/// so that a slow token endpoint never lets a second replica spend the same refresh token.
+const REFRESH_LEASE: chrono::Duration = chrono::Duration::seconds(75);
 
 /// Tokens in `oauth_grants.credentials`, cached in memory: a request reads the cache. A
 /// refresh takes the grant's lease in the database (refreshes are serial across replicas, so a
-/// rotating refresh token is never spent twice) and then reads the database, so that it starts
-/// from what another replica refreshed.
+/// rotating refresh token is never spent twice), then reads the database, so that it starts
+/// from what another replica refreshed, and saves only if the credentials are still the ones it
+/// started from (a sign-in that finished meanwhile wins). Credentials are written with the
+/// client they belong to, and never create a grant (a deleted server keeps nothing).
 struct DbCredentials {
     store: Store,
     server_id: String,
     cache: Arc<std::sync::Mutex<Option<Option<StoredCredentials>>>>,
     refreshing: Arc<Mutex<()>>,
+    /// The client record saved with the next credentials (a sign-in's).
+    client: Option<String>,
+    /// While a refresh holds the lease: the credentials (as stored) it started from.
+    refreshing_from: Arc<std::sync::Mutex<Option<Option<String>>>>,
 }
 
 impl DbCredentials {
-    fn new(store: Store, server_id: &str) -> Self {
+    fn new(store: Store, server_id: &str, client: Option<String>) -> Self {
         Self {
             store,
             server_id: server_id.to_string(),
             cache: Arc::default(),
             refreshing: Arc::default(),
+            client,
+            refreshing_from: Arc::default(),
         }
     }
 
@@ -674,20 +699,34 @@ impl DbCredentials {
             .map(|c| serde_json::to_string(c).expect("credentials serialize"));
         let store = self.store.clone();
         let id = self.server_id.clone();
-        tokio::task::spawn_blocking(move || {
-            store.update_oauth_grant(
+        let expected = self.refreshing_from.lock().expect("lock").clone();
+        let refreshing = expected.is_some();
+        let client = self.client.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            store.set_credentials(
                 &id,
-                GrantUpdate {
-                    credentials: Some(text),
-                    ..Default::default()
-                },
+                expected.as_ref().map(|e| e.as_deref()),
+                text.as_deref(),
+                client.as_deref(),
             )
         })
         .await
         .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?
         .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
-        *self.cache.lock().expect("credentials lock") = Some(credentials);
-        Ok(())
+        if written {
+            *self.cache.lock().expect("credentials lock") = Some(credentials);
+            return Ok(());
+        }
+        // Not written: read what is kept on the next use.
+        *self.cache.lock().expect("credentials lock") = None;
+        if refreshing {
+            // A sign-in (or a replica's refresh) replaced the credentials meanwhile: theirs win.
+            Ok(())
+        } else {
+            Err(AuthError::CredentialStoreError(
+                "nothing is kept for this server any more (deleted or signed out meanwhile)".into(),
+            ))
+        }
     }
 }
 
@@ -703,9 +742,14 @@ impl CredentialStore for DbCredentials {
             .await
             .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?
             .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
-        let credentials: Option<StoredCredentials> = grant
-            .and_then(|g| g.credentials)
-            .and_then(|c| serde_json::from_str(&c).ok());
+        let text = grant.and_then(|g| g.credentials);
+        let mut from = self.refreshing_from.lock().expect("lock");
+        if let Some(base) = from.as_mut() {
+            base.clone_from(&text);
+        }
+        drop(from);
+        let credentials: Option<StoredCredentials> =
+            text.as_deref().and_then(|c| serde_json::from_str(c).ok());
         *self.cache.lock().expect("credentials lock") = Some(credentials.clone());
         Ok(credentials)
     }
@@ -720,17 +764,20 @@ impl CredentialStore for DbCredentials {
 
     async fn acquire_refresh_guard(&self) -> Result<Option<CredentialRefreshGuard>, AuthError> {
         let local = self.refreshing.clone().lock_owned().await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(35);
-        loop {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+        let until = loop {
             let store = self.store.clone();
             let id = self.server_id.clone();
             let until = vmcp_domain::time::now().naive_utc() + REFRESH_LEASE;
-            let taken = tokio::task::spawn_blocking(move || store.take_refresh_lease(&id, until))
+            let lease = tokio::task::spawn_blocking(move || store.take_refresh_lease(&id, until))
                 .await
                 .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?
                 .map_err(|e| AuthError::CredentialStoreError(e.to_string()))?;
-            if taken {
-                break;
+            match lease {
+                vmcp_store::oauth::Lease::Taken => break until,
+                // Signed out or deleted: nothing to refresh; a new sign-in is needed.
+                vmcp_store::oauth::Lease::NoGrant => return Err(AuthError::AuthorizationRequired),
+                vmcp_store::oauth::Lease::Busy => {}
             }
             if std::time::Instant::now() > deadline {
                 return Err(AuthError::CredentialStoreError(
@@ -738,12 +785,16 @@ impl CredentialStore for DbCredentials {
                 ));
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        }
-        // The next load reads the database: another replica may have refreshed already.
+        };
+        // The next load reads the database (another replica may have refreshed already) and
+        // remembers what it read, for the save to check.
         *self.cache.lock().expect("credentials lock") = None;
+        *self.refreshing_from.lock().expect("lock") = Some(None);
         Ok(Some(CredentialRefreshGuard::new(Lease {
             store: self.store.clone(),
             server_id: self.server_id.clone(),
+            until,
+            refreshing_from: self.refreshing_from.clone(),
             _local: local,
         })))
     }
@@ -753,15 +804,19 @@ impl CredentialStore for DbCredentials {
 struct Lease {
     store: Store,
     server_id: String,
+    until: chrono::NaiveDateTime,
+    refreshing_from: Arc<std::sync::Mutex<Option<Option<String>>>>,
     _local: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
+        *self.refreshing_from.lock().expect("lock") = None;
         let store = self.store.clone();
         let id = self.server_id.clone();
+        let until = self.until;
         let release = move || {
-            if let Err(e) = store.release_refresh_lease(&id) {
+            if let Err(e) = store.release_refresh_lease(&id, until) {
                 tracing::warn!(server = %id, error = %e, "cannot release the OAuth refresh lease (it expires by itself)");
             }
         };

@@ -67,25 +67,71 @@ fn refused_credentials_are_cleared_only_if_unchanged() {
 
 #[test]
 fn one_refresh_at_a_time_holds_the_lease() {
+    use vmcp_store::oauth::Lease;
     each_db(|store, db| {
         let other = db.open();
         let id = store.create_server(&server_input("up")).unwrap().server_id;
+        let soon = vmcp_domain::time::now().naive_utc() + chrono::Duration::seconds(75);
+        assert_eq!(store.take_refresh_lease(&id, soon).unwrap(), Lease::NoGrant);
         store
             .update_oauth_grant(&id, update(None, Some(Some("t"))))
             .unwrap();
-        let soon = vmcp_domain::time::now().naive_utc() + chrono::Duration::seconds(30);
-        assert!(store.take_refresh_lease(&id, soon).unwrap());
-        assert!(
-            !other.take_refresh_lease(&id, soon).unwrap(),
+        assert_eq!(store.take_refresh_lease(&id, soon).unwrap(), Lease::Taken);
+        assert_eq!(
+            other.take_refresh_lease(&id, soon).unwrap(),
+            Lease::Busy,
             "two replicas refreshing at once spend one refresh token twice"
         );
-        store.release_refresh_lease(&id).unwrap();
-        assert!(other.take_refresh_lease(&id, soon).unwrap());
-        // A holder that died: its lease expires.
+        store.release_refresh_lease(&id, soon).unwrap();
+        // A holder that died: its lease expires, and a late release of it frees nothing.
         let past = vmcp_domain::time::now().naive_utc() - chrono::Duration::seconds(1);
-        other.release_refresh_lease(&id).unwrap();
-        assert!(other.take_refresh_lease(&id, past).unwrap());
-        assert!(store.take_refresh_lease(&id, soon).unwrap());
+        assert_eq!(other.take_refresh_lease(&id, past).unwrap(), Lease::Taken);
+        let later = soon + chrono::Duration::seconds(1);
+        assert_eq!(store.take_refresh_lease(&id, later).unwrap(), Lease::Taken);
+        other.release_refresh_lease(&id, past).unwrap();
+        assert_eq!(other.take_refresh_lease(&id, soon).unwrap(), Lease::Busy);
+    });
+}
+
+#[test]
+fn credentials_are_set_with_their_client_and_never_create_a_grant() {
+    each_db(|store, _| {
+        let id = store.create_server(&server_input("up")).unwrap().server_id;
+        assert!(
+            !store
+                .set_credentials(&id, None, Some("t"), Some("c"))
+                .unwrap()
+        );
+        assert_eq!(store.oauth_grant(&id).unwrap(), None);
+        store
+            .update_oauth_grant(&id, update(Some("c0"), None))
+            .unwrap();
+        assert!(
+            store
+                .set_credentials(&id, None, Some("t1"), Some("c1"))
+                .unwrap()
+        );
+        let g = store.oauth_grant(&id).unwrap().unwrap();
+        assert_eq!(
+            (g.client.as_deref(), g.credentials.as_deref()),
+            (Some("c1"), Some("t1"))
+        );
+        // A refresh that started from other credentials does not overwrite a new sign-in.
+        assert!(
+            !store
+                .set_credentials(&id, Some(Some("t0")), Some("t2"), None)
+                .unwrap()
+        );
+        assert!(
+            store
+                .set_credentials(&id, Some(Some("t1")), Some("t2"), None)
+                .unwrap()
+        );
+        let g = store.oauth_grant(&id).unwrap().unwrap();
+        assert_eq!(
+            (g.client.as_deref(), g.credentials.as_deref()),
+            (Some("c1"), Some("t2"))
+        );
     });
 }
 
