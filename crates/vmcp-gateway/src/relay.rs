@@ -282,7 +282,8 @@ impl CallGuard {
     /// the last one may still be on its way when the answer arrives; a client must not see the
     /// answer before it).
     pub async fn flush_progress(&self) {
-        if self.token.is_none() {
+        // Only a call whose client asked for progress waits (no cost on the others).
+        if self.token.is_none() || self.progress.get().1.is_none() {
             return;
         }
         // Let the notification tasks the transport already spawned run.

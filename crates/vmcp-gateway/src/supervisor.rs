@@ -395,7 +395,7 @@ impl Supervisor {
 
     /// A sign-in of this server finished, or was declined: try again now (connect, or show a
     /// fresh authorization URL).
-    pub fn signed_in(&self, slot: &Arc<Slot>) {
+    pub fn retry_sign_in(&self, slot: &Arc<Slot>) {
         slot.poke.notify_one();
     }
 

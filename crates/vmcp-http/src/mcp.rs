@@ -723,12 +723,9 @@ async fn streamable_http(
         }
     };
     // A protected endpoint (docs/oauth.md): the token's subject goes with the request.
-    let subject = match crate::oauth::protection(&req, &state, &path) {
-        Some(p) => match crate::oauth::check(&req, &state, &p).await {
-            Ok(identity) => Some(vmcp_gateway::oauth::TokenSubject(identity.subject)),
-            Err(refusal) => return Ok(refusal),
-        },
-        None => None,
+    let subject = match crate::oauth::authenticate(&req, &state, &path).await {
+        Ok(subject) => subject.map(vmcp_gateway::oauth::TokenSubject),
+        Err(refusal) => return Ok(refusal),
     };
     let vmcp_id = entry.vmcp.vmcp_id.clone();
     let endpoint = endpoints.http_endpoint(&vmcp_id);
@@ -894,12 +891,9 @@ async fn sse_open(
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = &state.mcp;
     let entry = endpoints.entry(&path)?;
-    let subject = match crate::oauth::protection(&req, &state, &path) {
-        Some(p) => match crate::oauth::check(&req, &state, &p).await {
-            Ok(identity) => Some(identity.subject),
-            Err(refusal) => return Ok(refusal),
-        },
-        None => None,
+    let subject = match crate::oauth::authenticate(&req, &state, &path).await {
+        Ok(subject) => subject,
+        Err(refusal) => return Ok(refusal),
     };
     let sessions = endpoints.sse_sessions(&entry.vmcp.vmcp_id);
     // The session ends, and its calls in flight are cancelled upstream, when the stream does
@@ -964,22 +958,20 @@ async fn sse_post(
 ) -> Result<HttpResponse, ApiError> {
     let endpoints = &state.mcp;
     let entry = endpoints.entry(&path)?;
-    if let Some(p) = crate::oauth::protection(&req, &state, &path) {
-        match crate::oauth::check(&req, &state, &p).await {
-            // The session is its subject's alone.
-            Ok(identity)
-                if endpoints
-                    .sse_subjects
-                    .lock()
-                    .expect("sse lock")
-                    .get(&query.session_id)
-                    != Some(&identity.subject) =>
-            {
-                return Ok(session_not_found(&query.session_id));
-            }
-            Ok(_) => {}
-            Err(refusal) => return Ok(refusal),
+    match crate::oauth::authenticate(&req, &state, &path).await {
+        // The session is its subject's alone.
+        Ok(Some(subject))
+            if endpoints
+                .sse_subjects
+                .lock()
+                .expect("sse lock")
+                .get(&query.session_id)
+                != Some(&subject) =>
+        {
+            return Ok(session_not_found(&query.session_id));
         }
+        Ok(_) => {}
+        Err(refusal) => return Ok(refusal),
     }
     if let Err(refusal) = check_message(&req, &body) {
         return Ok(*refusal);

@@ -106,8 +106,21 @@ fn refusal(status: StatusCode, challenge: String, error: &str, detail: String) -
         })
 }
 
+/// The request's token subject if the endpoint of `vmcp` is protected (`None`: it is not), or
+/// the refusal to answer with. Every MCP route of a vMCP calls this first.
+pub async fn authenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    vmcp: &str,
+) -> Result<Option<String>, HttpResponse> {
+    match protection(req, state, vmcp) {
+        Some(p) => Ok(Some(check(req, state, &p).await?.subject)),
+        None => Ok(None),
+    }
+}
+
 /// Checks the bearer token of a request to a protected endpoint.
-pub async fn check(
+async fn check(
     req: &HttpRequest,
     state: &AppState,
     protection: &Protection,

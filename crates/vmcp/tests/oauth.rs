@@ -893,42 +893,28 @@ fn a_protected_endpoint_names_its_metadata_under_the_url_vmcp_can_vouch_for() {
         &db,
     );
     register(&base);
-    let (status, challenge, _) = mcp_initialize(&format!("{base}/vmcp/team%20two/mcp"), None);
-    assert_eq!(status, 401);
-    assert!(
-        challenge.contains(
-            "resource_metadata=\"https://vmcp.example.com/.well-known/oauth-protected-resource/vmcp/team%20two/mcp\""
-        ),
-        "{challenge}"
-    );
-    let (status, metadata) = get_json(
-        &http(),
-        &format!("{base}/.well-known/oauth-protected-resource/vmcp/team%20two/mcp"),
-    );
-    assert_eq!(status, 200);
-    assert_eq!(
-        metadata["resource"],
-        "https://vmcp.example.com/vmcp/team%20two/mcp"
-    );
-    // A name with reserved characters, spelled as the dashboard spells it (R%26D): the
-    // resource is the URL the client uses.
-    let (status, challenge, _) = mcp_initialize(&format!("{base}/vmcp/R%26D/mcp"), None);
-    assert_eq!(status, 401);
-    assert!(
-        challenge.contains(
-            "resource_metadata=\"https://vmcp.example.com/.well-known/oauth-protected-resource/vmcp/R%26D/mcp\""
-        ),
-        "{challenge}"
-    );
-    let (status, metadata) = get_json(
-        &http(),
-        &format!("{base}/.well-known/oauth-protected-resource/vmcp/R%26D/mcp"),
-    );
-    assert_eq!(status, 200);
-    assert_eq!(
-        metadata["resource"],
-        "https://vmcp.example.com/vmcp/R%26D/mcp"
-    );
+    // Names that need encoding, "R&D" spelled as the dashboard spells it (R%26D): the resource
+    // is the URL the client uses, and its metadata sits under the public URL.
+    for spelled in ["team%20two", "R%26D"] {
+        let (status, challenge, _) = mcp_initialize(&format!("{base}/vmcp/{spelled}/mcp"), None);
+        assert_eq!(status, 401);
+        let metadata_url = format!(
+            "https://vmcp.example.com/.well-known/oauth-protected-resource/vmcp/{spelled}/mcp"
+        );
+        assert!(
+            challenge.contains(&format!("resource_metadata=\"{metadata_url}\"")),
+            "{challenge}"
+        );
+        let (status, metadata) = get_json(
+            &http(),
+            &format!("{base}/.well-known/oauth-protected-resource/vmcp/{spelled}/mcp"),
+        );
+        assert_eq!(status, 200);
+        assert_eq!(
+            metadata["resource"],
+            format!("https://vmcp.example.com/vmcp/{spelled}/mcp")
+        );
+    }
     // The API token is no key to a protected endpoint.
     let (status, _, _) = mcp_initialize(&format!("{base}/vmcp/team%20two/mcp"), Some(api_token));
     assert_eq!(status, 401);

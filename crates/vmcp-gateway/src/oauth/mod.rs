@@ -206,7 +206,7 @@ impl Gateway {
             );
             slot.log().push(&format!("[vmcp] {detail}"));
             // The URL shown is spent: a fresh sign-in for the next attempt.
-            self.supervisor.signed_in(&slot);
+            self.supervisor.retry_sign_in(&slot);
             return Err(refused(detail));
         }
         let Some(code) = callback.code.as_deref() else {
@@ -230,7 +230,7 @@ impl Gateway {
             return Err(refused(format!("{name}: {e}")));
         }
         slot.log().push("[vmcp] signed in; connecting");
-        self.supervisor.signed_in(&slot);
+        self.supervisor.retry_sign_in(&slot);
         Ok(name)
     }
 }
