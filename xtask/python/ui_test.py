@@ -268,6 +268,10 @@ def main(pw):
     page.get_by_role("button", name="Apply").click()
     calls = page.locator('[data-testid="stat-tool-calls"] .figure-value')
     expect(calls).to_have_text("2", timeout=10_000)
+    # The page's first load (every vMCP) may still be running when Apply is clicked; it then
+    # loads again and replaces what is drawn. Read the charts once the last load has ended.
+    expect(page.locator(".stats-body")).not_to_have_attribute("aria-busy", "true")
+    expect(calls).to_have_text("2")
     check(True, "stats of the new vMCP count its 2 tool calls")
     chart = page.locator('[data-testid="chart-calls"]')
     expect(chart.locator("svg")).to_be_visible()
@@ -275,6 +279,7 @@ def main(pw):
     total_ops = int(page.locator('[data-testid="stat-total"] .figure-value').inner_text().replace(",", ""))
     check(in_chart == total_ops and total_ops >= 2, "the chart over time shows those operations", f"chart {in_chart}, total {total_ops}")
     methods = page.locator('[data-testid="chart-methods"] svg text.label', has_text="tools/call")
+    expect(methods).to_have_count(1)
     check(methods.count() == 1, "the methods chart has tools/call")
     check(page.locator('[data-testid="chart-latency-server"] svg rect').count() >= 3, "latency percentiles by server are drawn")
     shot(page, "stats")
