@@ -121,6 +121,53 @@ impl Drop for Unstore {
     }
 }
 
+/// One turn at a time per session for the requests that may resume it here. rmcp counts a
+/// session as present from the moment its restore begins, so a request that arrived with the
+/// restoring one would reach the session before its replayed `initialize` and end it (500).
+/// A request takes its session's turn to decide whether to restore, and keeps it until rmcp
+/// has answered only if it restores; the others wait that long, then find the session ready.
+#[derive(Default)]
+struct RestoreTurns {
+    turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl RestoreTurns {
+    async fn take(self: &Arc<Self>, transport_id: &str) -> RestoreTurn {
+        let turn = self
+            .turns
+            .lock()
+            .expect("restore turns lock")
+            .entry(transport_id.to_string())
+            .or_default()
+            .clone();
+        RestoreTurn {
+            guard: Some(turn.lock_owned().await),
+            turns: self.clone(),
+            transport_id: transport_id.to_string(),
+        }
+    }
+}
+
+/// A session's turn (see `RestoreTurns`); the last one forgets the session's entry.
+struct RestoreTurn {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    turns: Arc<RestoreTurns>,
+    transport_id: String,
+}
+
+impl Drop for RestoreTurn {
+    fn drop(&mut self) {
+        let mut turns = self.turns.turns.lock().expect("restore turns lock");
+        // The map's reference and this guard's: nobody else waits.
+        if let Some(turn) = turns.get(&self.transport_id)
+            && Arc::strong_count(turn) <= 2
+        {
+            turns.remove(&self.transport_id);
+        }
+        drop(self.guard.take());
+    }
+}
+
 #[async_trait::async_trait]
 impl SessionStore for SealedSessions {
     async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
@@ -159,6 +206,7 @@ pub struct McpEndpoints {
     /// its messages are accepted with a token of that subject only.
     sse_subjects: Arc<Mutex<HashMap<String, String>>>,
     sealed: Arc<SealedSessions>,
+    restores: Arc<RestoreTurns>,
     held: Mutex<HashMap<String, Held>>,
     sweeping: std::sync::atomic::AtomicBool,
     /// Streamable HTTP POSTs being answered (calls in flight), which a stop lets finish.
@@ -221,6 +269,7 @@ impl McpEndpoints {
             sse: Mutex::new(HashMap::new()),
             sse_subjects: Arc::default(),
             sealed: Arc::default(),
+            restores: Arc::default(),
             held: Mutex::new(HashMap::new()),
             sweeping: std::sync::atomic::AtomicBool::new(false),
             posts: Arc::default(),
@@ -796,6 +845,10 @@ async fn streamable_http(
     };
     let mut resumed = false;
     let response = loop {
+        let turn = match &session {
+            Some((_, seal, _, _)) => Some(endpoints.restores.take(&seal.transport_id).await),
+            None => None,
+        };
         // Released here, or never held here: rmcp resumes it by replaying its `initialize`.
         let restoring = match &session {
             Some((_, seal, _, params))
@@ -811,8 +864,11 @@ async fn streamable_http(
             }
             _ => None,
         };
+        // Kept while this request restores the session, until rmcp has answered it.
+        let turn = if restoring.is_some() { turn } else { None };
         let response = endpoint.service.handle(build()?).await;
         drop(restoring);
+        drop(turn);
         if session.is_some() && !resumed && response.status() == http::StatusCode::NOT_FOUND {
             // Released between the check and the request (it was unused): resume it.
             resumed = true;

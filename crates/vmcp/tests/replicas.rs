@@ -472,6 +472,39 @@ fn unused_sessions_are_released_from_memory_and_resumed_by_their_next_request() 
             .unwrap()
             .starts_with("c3/1.0#")
     );
+    // Requests that arrive together on a released session (a client's parallel calls after a
+    // pause, or a balancer spreading them) all resume it and are all answered: none reaches
+    // the session while its `initialize` is being replayed (which ended the session, 500).
+    for (round, sid) in sessions[6..12].iter().enumerate() {
+        let answers: Vec<(u16, Vec<Value>)> = std::thread::scope(|s| {
+            let calls: Vec<_> = (0..12)
+                .map(|i| {
+                    let (http, base, vmcp) = (&http, &base, &vmcp);
+                    s.spawn(move || {
+                        // Each with its own id, as a client numbers its requests.
+                        send(
+                            http,
+                            base,
+                            vmcp,
+                            sid,
+                            json!({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+                                   "params": {"name": "team.echo",
+                                              "arguments": {"text": format!("r{round}-{i}")}}}),
+                        )
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        for (i, (status, answer)) in answers.iter().enumerate() {
+            assert_eq!(*status, 200, "round {round}, call {i}: {answer:?}");
+            assert_eq!(
+                answer[0]["result"]["content"][0]["text"],
+                format!("r{round}-{i}"),
+                "round {round}, call {i}"
+            );
+        }
+    }
     // A session that set a log level keeps it: it stays in memory.
     let (status, _) = send(
         &http,
