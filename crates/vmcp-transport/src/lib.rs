@@ -9,6 +9,7 @@
 
 pub mod lines;
 mod log;
+mod oauth;
 pub mod proctree;
 mod sse;
 mod stdio;
@@ -29,7 +30,6 @@ use rmcp::service::{
     ClientInitializeError, ClientLifecycleMode, ClientServiceExt, NotificationContext, Peer,
     RequestContext, RunningService, RxJsonRpcMessage, Service, TxJsonRpcMessage,
 };
-use rmcp::transport::auth::{AuthClient, AuthorizationManager};
 use rmcp::transport::streamable_http_client::{
     StreamableHttpClientTransportConfig, StreamableHttpError,
 };
@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use vmcp_domain::{ProtocolMode, ServerConfig, TransportType};
 
 pub use crate::log::{LogBuffer, LogLine};
+pub use crate::oauth::OAuthLink;
 pub use crate::stdio::ProcessGroup;
 
 /// What an upstream sends on its own initiative.
@@ -116,9 +117,9 @@ enum LinkKind {
     Stdio(stdio::StdioTransport),
     Sse(sse::SseTransport),
     Http(StreamableHttpClientTransport<reqwest::Client>),
-    /// Streamable HTTP with OAuth: rmcp's client puts the current access token on each request
-    /// and refreshes it when it expires or is refused.
-    OAuthHttp(StreamableHttpClientTransport<AuthClient<reqwest::Client>>),
+    /// Streamable HTTP with OAuth: the current access token on each request, refreshed (or
+    /// obtained again, for client credentials) when it expires or is refused (`oauth.rs`).
+    OAuthHttp(StreamableHttpClientTransport<oauth::OAuthHttpClient>),
 }
 
 /// One transport over the three kinds, which also says when the connection closed.
@@ -291,11 +292,11 @@ fn lifecycle(mode: ProtocolMode) -> ClientLifecycleMode {
 /// Connects to an upstream and completes the MCP handshake within the config's timeout.
 /// `log` receives the server's stderr (stdio) and transport diagnostics.
 /// `oauth`: for a streamable HTTP server with `config.auth`, the manager that holds (and
-/// refreshes) its tokens.
+/// refreshes) its tokens, and for a client credentials grant its settings.
 pub async fn connect(
     transport: TransportType,
     config: &ServerConfig,
-    oauth: Option<AuthorizationManager>,
+    oauth: Option<OAuthLink>,
     observer: Arc<dyn UpstreamObserver>,
     log: &LogBuffer,
 ) -> Result<Upstream, ConnectError> {
@@ -337,8 +338,8 @@ pub async fn connect(
             http_config.allow_stateless = true;
             let client = http_client(timeout)?;
             let kind = match oauth {
-                Some(manager) => LinkKind::OAuthHttp(StreamableHttpClientTransport::with_client(
-                    AuthClient::new(client, manager),
+                Some(link) => LinkKind::OAuthHttp(StreamableHttpClientTransport::with_client(
+                    oauth::OAuthHttpClient::new(client, link),
                     http_config,
                 )),
                 None => LinkKind::Http(StreamableHttpClientTransport::with_client(

@@ -424,7 +424,8 @@ fn a_machine_client_gets_its_upstream_token_by_client_credentials() {
     if !parts_present("a_machine_client_gets_its_upstream_token_by_client_credentials") {
         return;
     }
-    let (_provider, issuer) = provider(&[]);
+    // Tokens of 4 s (and no refresh token, as the grant gives none).
+    let (_provider, issuer) = provider(&[("OIDC_ACCESS_TOKEN_TTL", "4")]);
     let (_upstream, upstream_url) = upstream(&issuer);
     let dir = tempfile::tempdir().unwrap();
     let (_server, base) = vmcp(&[], &format!("sqlite://{}/v.db", dir.path().display()));
@@ -463,6 +464,21 @@ fn a_machine_client_gets_its_upstream_token_by_client_credentials() {
     let seen: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(seen["sub"], "machine");
     assert_eq!(seen["aud"], upstream_url.as_str());
+    // The connection outlives its tokens: each is obtained again before it expires (the
+    // upstream refuses an expired token, with no leeway).
+    for round in 0..3 {
+        std::thread::sleep(Duration::from_millis(3_500));
+        let result = post_ok(
+            &client,
+            format!("{base}/api/vmcps/bots/tools/call"),
+            json!({"name": "machine.whoami", "arguments": {}}),
+            200,
+        );
+        assert_ne!(result["isError"], true, "round {round}: {result}");
+        let seen: Value =
+            serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(seen["sub"], "machine", "round {round}");
+    }
 
     // A wrong secret: the step that failed, and why.
     let wrong = post_ok(

@@ -23,6 +23,7 @@ use tokio::sync::Mutex;
 use vmcp_domain::{OAuthGrant, UpstreamAuth};
 use vmcp_store::Store;
 use vmcp_store::oauth::GrantUpdate;
+use vmcp_transport::OAuthLink;
 
 /// The client vMCP is at one server's authorization server, as kept in `oauth_grants.client`
 /// (the latest registration, reused by later sign-ins) and with each sign-in in
@@ -80,7 +81,7 @@ fn failed(step: &str, e: impl std::fmt::Display) -> OAuthFailure {
 /// A connection's manager and the credentials it started with (to tell, when the server
 /// refuses them, whether they were replaced meanwhile).
 pub struct Connecting {
-    pub manager: Option<AuthorizationManager>,
+    pub manager: Option<OAuthLink>,
     pub credentials: Option<String>,
 }
 
@@ -227,9 +228,12 @@ impl OAuthClient {
                 ..Default::default()
             };
             self.db(move |s| s.update_oauth_grant(&id, update)).await?;
-            self.client_credentials(&mut manager, url, auth).await?;
+            let renew = self.client_credentials(&mut manager, url, auth).await?;
             return Ok(Connecting {
-                manager: Some(manager),
+                manager: Some(OAuthLink {
+                    manager,
+                    renew: Some(renew),
+                }),
                 credentials: None,
             });
         }
@@ -271,17 +275,22 @@ impl OAuthClient {
             .configure_client(client_config(&record, auth))
             .map_err(|e| failed("client set-up", e))?;
         Ok(Connecting {
-            manager: Some(manager),
+            manager: Some(OAuthLink {
+                manager,
+                renew: None,
+            }),
             credentials,
         })
     }
 
+    /// Obtains a token by the client credentials grant; answers the grant's settings, with
+    /// which the connection obtains the next ones.
     async fn client_credentials(
         &self,
         manager: &mut AuthorizationManager,
         url: &str,
         auth: &UpstreamAuth,
-    ) -> Result<(), OAuthFailure> {
+    ) -> Result<ClientCredentialsConfig, OAuthFailure> {
         let (Some(client_id), Some(client_secret)) = (&auth.client_id, &auth.client_secret) else {
             return Err(OAuthFailure(
                 "OAuth client credentials need config.auth.client_id and client_secret".into(),
@@ -300,7 +309,7 @@ impl OAuthClient {
             .exchange_client_credentials(&config)
             .await
             .map_err(|e| failed("client credentials grant", e))?;
-        Ok(())
+        Ok(config)
     }
 
     /// After the server refused vMCP (401, or 403 for more scopes) with `challenge`: clears
