@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use vmcp_search::eval::{self, Split};
-use vmcp_search::{Document, Index};
+use vmcp_search::{Document, Index, Ranking};
 
 pub const BEGIN: &str = "<!-- search:begin -->";
 pub const END: &str = "<!-- search:end -->";
@@ -61,6 +61,8 @@ pub fn section(data: &Path, quick: bool) -> Result<String> {
     let tuning = eval::evaluate_split(&catalog, &queries, Split::Tuning);
     let held = eval::evaluate_split(&catalog, &queries, Split::HeldOut);
     let small = eval::evaluate_in_vmcps_of(&catalog, &queries, 10);
+    let words = eval::evaluate_ranked(&catalog, &queries, Split::All, Ranking::Words);
+    let meaning = eval::evaluate_ranked(&catalog, &queries, Split::All, Ranking::Meaning);
     let servers = catalog["servers"].as_array().map_or(0, Vec::len);
 
     let mut out = String::new();
@@ -74,7 +76,8 @@ pub fn section(data: &Path, quick: bool) -> Result<String> {
          even-numbered queries were the only ones looked at while choosing the weights and \
          synonyms; the odd-numbered ones were not, and say whether that choice generalizes. The \
          last row asks each query of a vMCP of 10 servers (those of its expected tools, and \
-         others drawn at random with a fixed seed), as most vMCPs are.\n",
+         others drawn at random with a fixed seed), as most vMCPs are. The search blends two \
+         rankings (docs/tool-search.md); the last two rows show each alone.\n",
         all.tools, all.queries
     );
     let _ = writeln!(
@@ -86,6 +89,8 @@ pub fn section(data: &Path, quick: bool) -> Result<String> {
         ("tuning half", &tuning),
         ("held-out half", &held),
         ("all, each in a vMCP of 10 servers", &small),
+        ("all, words (BM25) alone", &words),
+        ("all, meaning (embeddings) alone", &meaning),
     ] {
         let _ = writeln!(
             out,

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::{Document, Index};
+use crate::{Document, Index, Ranking};
 
 /// The catalog (`catalog.json`) as documents; each tool's id is `server/tool`.
 pub fn catalog(catalog: &Value) -> (Vec<String>, Vec<Document>, Vec<Value>) {
@@ -66,6 +66,16 @@ pub fn evaluate(catalog_json: &Value, queries_json: &Value) -> Quality {
 }
 
 pub fn evaluate_split(catalog_json: &Value, queries_json: &Value, split: Split) -> Quality {
+    evaluate_ranked(catalog_json, queries_json, split, Ranking::Blended)
+}
+
+/// `evaluate_split` with one ranking alone (or both, as the search does).
+pub fn evaluate_ranked(
+    catalog_json: &Value,
+    queries_json: &Value,
+    split: Split,
+    ranking: Ranking,
+) -> Quality {
     let (ids, docs, _) = catalog(catalog_json);
     let index = Index::build(&docs);
     let queries: Vec<Value> = queries_json["queries"]
@@ -82,7 +92,7 @@ pub fn evaluate_split(catalog_json: &Value, queries_json: &Value, split: Split) 
         .collect();
     tally(&queries, docs.len(), |text, _| {
         index
-            .search(text, 50)
+            .search_ranked(text, 50, ranking)
             .iter()
             .map(|h| ids[h.index].clone())
             .collect()
@@ -195,8 +205,9 @@ mod tests {
     }
 
     /// The quality measured on the evaluation set, and published in docs/benchmarks.md, does not
-    /// fall (the targets, recall@5 ≥ 0.9 and MRR ≥ 0.75, are not met by lexical search
-    /// on this set: docs/tool-search.md says where it misses).
+    /// fall (the targets, recall@5 ≥ 0.9 and MRR ≥ 0.75, are not met on this set:
+    /// docs/tool-search.md says where search misses). Words alone measured recall@5 0.709 and
+    /// MRR 0.533; with meaning blended in, 0.745 and 0.584.
     #[test]
     fn the_search_finds_the_right_tool_on_real_catalogs() {
         for split in [Split::Tuning, Split::HeldOut] {
@@ -223,7 +234,26 @@ mod tests {
             );
         }
         assert!(q.tools >= 500 && q.queries >= 150);
-        assert!(q.recall_at_5 >= 0.70, "recall@5 {:.3}", q.recall_at_5);
-        assert!(q.mrr >= 0.52, "MRR {:.3}", q.mrr);
+        assert!(q.recall_at_5 >= 0.74, "recall@5 {:.3}", q.recall_at_5);
+        assert!(q.mrr >= 0.58, "MRR {:.3}", q.mrr);
+        assert!(
+            small.recall_at_5 >= 0.83,
+            "recall@5 {:.3}",
+            small.recall_at_5
+        );
+        // Each ranking brings something: the blend beats either alone.
+        for ranking in [Ranking::Words, Ranking::Meaning] {
+            let alone = evaluate_ranked(
+                &data("catalog.json"),
+                &data("queries.json"),
+                Split::All,
+                ranking,
+            );
+            eprintln!(
+                "{ranking:?} alone: recall@1 {:.3}, recall@5 {:.3}, MRR {:.3}",
+                alone.recall_at_1, alone.recall_at_5, alone.mrr
+            );
+            assert!(alone.mrr < q.mrr && alone.recall_at_5 < q.recall_at_5);
+        }
     }
 }

@@ -1,16 +1,22 @@
 //! Tool search: which of a vMCP's tools fits a sentence like "take a screenshot of the checkout
-//! page". A BM25 index (Robertson and Zaragoza's probabilistic relevance framework; BM25F-style
-//! field weights) over each tool's exposed name, its server's name, its description and its
-//! parameters' names and descriptions (following local `$ref`s), with light stemming and a small
-//! table of general-purpose synonyms for the verbs and nouns tools are named with.
+//! page". Two rankings, blended:
+//! - words: a BM25 index (Robertson and Zaragoza's probabilistic relevance framework;
+//!   BM25F-style field weights) over each tool's exposed name, its server's name, its
+//!   description and its parameters' names and descriptions (following local `$ref`s), with
+//!   light stemming and a small table of general-purpose synonyms for the verbs and nouns tools
+//!   are named with;
+//! - meaning: static embeddings (`semantic.rs`) of the query and of each tool's name, server
+//!   and the start of its description, compared by cosine, which finds tools that share no
+//!   word with the query.
 //!
 //! Why our own few hundred lines and not a dependency: the full-text engines on crates.io
 //! (tantivy, and the SQLite FTS5 that ToolHive uses) are built for documents on disk and bring
 //! tens of crates or a C library for what is, here, a thousand short documents in memory that
-//! are rebuilt whenever a catalog changes. An in-memory BM25 over that is small, has no
-//! dependency, and answers in well under a millisecond at 1,000 tools (see docs/benchmarks.md). Semantic ranking would need an embedding model, which cannot be fetched
-//! at run time and would weigh more than vMCP itself; the evaluation in docs/tool-search.md says
-//! where lexical search misses.
+//! are rebuilt whenever a catalog changes; and a sentence-embedding runtime (ONNX, candle) with
+//! a transformer model would weigh more than vMCP itself and could not be fetched at run time.
+//! Static embeddings are a table lookup and a mean: 8 MB of data in the binary, no dependency,
+//! and a search still answers in well under a millisecond at 1,000 tools (docs/benchmarks.md).
+//! The evaluation in docs/tool-search.md says what each part brings and where search misses.
 //!
 //! Pure: no IO, no runtime; the gateway feeds it its aggregated catalog.
 
@@ -19,6 +25,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 pub mod eval;
+mod semantic;
 
 /// A tool as the index sees it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -98,6 +105,16 @@ const FIRST_SENTENCE_BONUS: f32 = 0.6;
 const K1: f32 = 1.2;
 const B: f32 = 0.75;
 
+/// Which ranking a search uses (`Index::search` blends both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranking {
+    Blended,
+    /// BM25 alone.
+    Words,
+    /// The embeddings' cosine alone.
+    Meaning,
+}
+
 /// A match: the document's position in the input, and its score.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
@@ -105,13 +122,51 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// How much the word ranking counts in the blend (the meaning ranking counts the rest). Each
+/// ranking is scaled first: BM25 by the query's best score, the cosine from the catalog's mean
+/// (0) to the query's best (1). Chosen on the tuning half of the evaluation set (0.4 to 0.7
+/// differ by a point or two).
+const WORDS: f32 = 0.6;
+/// What the meaning ranking sees of a description: its start says what the tool does.
+const MEANING_DESCRIPTION_CHARS: usize = 200;
+
 /// An index over a set of tools.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Index {
     /// term -> (document, weighted term frequency)
     postings: HashMap<String, Vec<(u32, f32)>>,
     lengths: Vec<f32>,
     average_length: f32,
+    /// Each document's embedding, unit length (zero for a document without text).
+    vectors: Vec<Vec<f32>>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("documents", &self.lengths.len())
+            .field("terms", &self.postings.len())
+            .finish()
+    }
+}
+
+/// The text the meaning ranking embeds for a tool: its name's words, its server, and the start
+/// of its description.
+fn meaning_text(doc: &Document) -> String {
+    let mut text = words(&doc.name).join(" ");
+    text.push_str(" . ");
+    text.push_str(&doc.server);
+    text.push_str(" . ");
+    let description = match doc
+        .description
+        .char_indices()
+        .nth(MEANING_DESCRIPTION_CHARS)
+    {
+        Some((end, _)) => &doc.description[..end],
+        None => &doc.description,
+    };
+    text.push_str(description);
+    text
 }
 
 impl Index {
@@ -120,7 +175,15 @@ impl Index {
         let mut lengths = Vec::new();
         // Tool texts repeat their words: each is stemmed once.
         let mut stems: HashMap<String, String> = HashMap::new();
+        let model = &*semantic::MODEL;
+        let mut tokens = semantic::word_tokens();
+        let mut vectors = Vec::new();
         for (i, doc) in documents.into_iter().enumerate() {
+            vectors.push(
+                model
+                    .embed(&meaning_text(doc), &mut tokens)
+                    .unwrap_or_else(|| vec![0.0; model.dimensions]),
+            );
             let mut tf: HashMap<String, f32> = HashMap::new();
             // Summed as the words come (not over the map, whose order changes between runs).
             let mut length = 0f32;
@@ -165,6 +228,7 @@ impl Index {
             postings,
             lengths,
             average_length,
+            vectors,
         }
     }
 
@@ -176,13 +240,70 @@ impl Index {
         self.lengths.is_empty()
     }
 
-    /// The best `limit` matches of `query`, best first (ties: the earlier document first).
+    /// The best `limit` matches of `query`, best first (ties: the earlier document first). A
+    /// query without terms (only stopwords) matches nothing.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
+        self.search_ranked(query, limit, Ranking::Blended)
+    }
+
+    /// `search` with one ranking alone, or both (what the evaluation compares).
+    pub fn search_ranked(&self, query: &str, limit: usize, ranking: Ranking) -> Vec<Hit> {
+        let query_terms = terms(query);
+        if query_terms.is_empty() || self.is_empty() {
+            return Vec::new();
+        }
+        let (words_weight, meaning_weight) = match ranking {
+            Ranking::Blended => (WORDS, 1.0 - WORDS),
+            Ranking::Words => (1.0, 0.0),
+            Ranking::Meaning => (0.0, 1.0),
+        };
+        let words = if words_weight > 0.0 {
+            self.word_scores(&query_terms)
+        } else {
+            HashMap::new()
+        };
+        let best_words = words.values().copied().fold(0f32, f32::max);
+        let meaning = (meaning_weight > 0.0)
+            .then(|| semantic::MODEL.embed(query, &mut semantic::word_tokens()))
+            .flatten();
+        let mut scores: Vec<f32> = vec![0.0; self.len()];
+        if let Some(q) = &meaning {
+            let cosines: Vec<f32> = self.vectors.iter().map(|v| semantic::dot(q, v)).collect();
+            let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
+            let best = cosines.iter().copied().fold(f32::MIN, f32::max);
+            if best > mean {
+                for (s, c) in scores.iter_mut().zip(&cosines) {
+                    *s = meaning_weight * (c - mean) / (best - mean);
+                }
+            }
+        }
+        if best_words > 0.0 {
+            for (&doc, &w) in &words {
+                scores[doc as usize] += words_weight * w / best_words;
+            }
+        }
+        let mut hits: Vec<Hit> = scores
+            .into_iter()
+            .enumerate()
+            .filter(|&(_, score)| score > 0.0)
+            .map(|(index, score)| Hit { index, score })
+            .collect();
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then_with(|| a.index.cmp(&b.index))
+        });
+        hits.truncate(limit);
+        hits
+    }
+
+    /// BM25 scores of the documents that hold any of the terms (or their synonyms).
+    fn word_scores(&self, query_terms: &[String]) -> HashMap<u32, f32> {
         let n = self.lengths.len() as f32;
         // Ordered, so that scores are summed in the same order every time (equal scores then
         // rank alike on every run).
         let mut weights: std::collections::BTreeMap<String, f32> = Default::default();
-        for t in terms(query) {
+        for t in query_terms.iter().cloned() {
             for s in synonyms(&t) {
                 // The index holds stems: so must the synonyms.
                 let s = stem(s);
@@ -207,20 +328,7 @@ impl Index {
                 *scores.entry(doc).or_default() += weight * idf * norm;
             }
         }
-        let mut hits: Vec<Hit> = scores
-            .into_iter()
-            .map(|(doc, score)| Hit {
-                index: doc as usize,
-                score,
-            })
-            .collect();
-        hits.sort_by(|a, b| {
-            b.score
-                .total_cmp(&a.score)
-                .then_with(|| a.index.cmp(&b.index))
-        });
-        hits.truncate(limit);
-        hits
+        scores
     }
 }
 
@@ -582,7 +690,27 @@ mod tests {
         assert_eq!(docs[hits[0].index].name, "browser.take_screenshot");
         let hits = index.search("visit vmcp.dev", 1);
         assert_eq!(docs[hits[0].index].name, "browser.navigate");
-        assert!(index.search("zzz qqq", 5).is_empty());
+        // Meaning finds what shares no word with the query (no term of it is in the index).
+        let hits = index.search("is it already morning in Auckland?", 1);
+        assert_eq!(docs[hits[0].index].name, "time.get_current_time");
+        let hits = index.search("which files did I modify but not commit", 1);
+        assert_eq!(docs[hits[0].index].name, "git.git_status");
         assert!(index.search("the of and", 5).is_empty());
+    }
+
+    #[test]
+    fn words_and_meaning_each_count() {
+        let docs = docs();
+        let index = Index::build(&docs);
+        let ids = |q: &str| -> Vec<usize> { index.search(q, 5).iter().map(|h| h.index).collect() };
+        // Words only: a name the embeddings know nothing of still finds its tool first.
+        assert_eq!(ids("git_status")[0], 2);
+        // Every score is in (0, 1]: half from each ranking at most.
+        for q in ["open pull requests", "current page image", "zzz qqq"] {
+            for h in index.search(q, 5) {
+                assert!(h.score > 0.0 && h.score <= 1.0 + 1e-6, "{q}: {h:?}");
+            }
+        }
+        assert!(Index::build(&[]).search("anything", 5).is_empty());
     }
 }
