@@ -176,7 +176,7 @@ impl Index {
         // Tool texts repeat their words: each is stemmed once.
         let mut stems: HashMap<String, String> = HashMap::new();
         let model = &*semantic::MODEL;
-        let mut tokens = semantic::word_tokens();
+        let mut tokens = semantic::take_word_tokens();
         let mut vectors = Vec::new();
         for (i, doc) in documents.into_iter().enumerate() {
             vectors.push(
@@ -219,6 +219,7 @@ impl Index {
                 postings.entry(term).or_default().push((id, f));
             }
         }
+        semantic::keep_word_tokens(tokens);
         let average_length = if lengths.is_empty() {
             1.0
         } else {
@@ -264,7 +265,7 @@ impl Index {
         };
         let best_words = words.values().copied().fold(0f32, f32::max);
         let meaning = (meaning_weight > 0.0)
-            .then(|| semantic::MODEL.embed(query, &mut semantic::word_tokens()))
+            .then(|| semantic::MODEL.embed(query, &mut HashMap::new()))
             .flatten();
         let mut scores: Vec<f32> = vec![0.0; self.len()];
         if let Some(q) = &meaning {

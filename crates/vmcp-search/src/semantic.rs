@@ -11,7 +11,7 @@
 //! reference tokenizer on every text of the evaluation set.
 
 use std::collections::HashMap;
-use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 
 static DATA: &[u8] = include_bytes!("../data/wordllama-l2-supercat-256.bin");
 
@@ -23,14 +23,30 @@ pub(crate) static MODEL: LazyLock<Model> = LazyLock::new(|| Model::parse(DATA));
 static WORD_TOKENS: LazyLock<Mutex<HashMap<String, Vec<u32>>>> = LazyLock::new(Mutex::default);
 const WORDS_KEPT: usize = 200_000;
 
-/// The word cache, for `Model::embed`.
-pub(crate) fn word_tokens() -> MutexGuard<'static, HashMap<String, Vec<u32>>> {
-    let mut cache = WORD_TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
-    if cache.len() > WORDS_KEPT {
-        cache.clear();
+/// The kept word tokens, taken out for an index build (the lock is not held while it builds:
+/// a search or another build never waits on it).
+pub(crate) fn take_word_tokens() -> HashMap<String, Vec<u32>> {
+    let mut kept = WORD_TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
+    if kept.len() > WORDS_KEPT {
+        kept.clear();
     }
-    cache
+    std::mem::take(&mut *kept)
 }
+
+/// Puts the word tokens back after a build.
+pub(crate) fn keep_word_tokens(tokens: HashMap<String, Vec<u32>>) {
+    let mut kept = WORD_TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
+    if tokens.len() >= kept.len() {
+        let others = std::mem::replace(&mut *kept, tokens);
+        kept.extend(others);
+    } else {
+        kept.extend(tokens);
+    }
+}
+
+/// Only the start of a longer word is tokenized (the merge loop is quadratic in a word's
+/// length, and a query or description can hold a long run without spaces: a URL, base64).
+const LONGEST_WORD: usize = 48;
 
 pub(crate) struct Model {
     vocabulary: HashMap<&'static str, u32>,
@@ -112,6 +128,10 @@ impl Model {
         let mut count = 0usize;
         let mut word = String::new();
         for w in text.split_whitespace() {
+            let w = match w.char_indices().nth(LONGEST_WORD) {
+                Some((end, _)) => &w[..end],
+                None => w,
+            };
             word.clear();
             word.push(SPACE);
             word.push_str(w);
@@ -170,6 +190,16 @@ mod tests {
         // lacks: its bytes.
         assert_eq!(tokens("screenshots"), vec![11844, 29882, 1862]);
         assert_eq!(tokens("☃"), vec![29871, 3 + 0xE2, 3 + 0x98, 3 + 0x83]);
+    }
+
+    #[test]
+    fn a_long_run_without_spaces_costs_its_first_characters_only() {
+        let mut cache = HashMap::new();
+        let long = "x".repeat(100_000);
+        assert!(MODEL.embed(&long, &mut cache).is_some());
+        // The word tokenized is its boundary mark and its first characters.
+        assert_eq!(cache.len(), 1);
+        assert!(cache.keys().all(|w| w.chars().count() == LONGEST_WORD + 1));
     }
 
     #[test]
