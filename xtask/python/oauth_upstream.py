@@ -26,6 +26,8 @@ Usage (with the venv $HOME/.cache/vmcp-tools/venv-clients that xtask/python/tool
               `aud` must equal it
 
 Tools: `whoami` -> JSON text {"sub", "client_id", "scope", "aud"} of the caller's token;
+`rejected` -> JSON text {reason: count} of the tokens refused so far ("missing": requests
+without one);
 `echo` {"message": str} -> the message.
 Prints exactly `READY http://127.0.0.1:P/mcp` on stdout once listening; logs go to stderr.
 Exits on SIGTERM/SIGINT.
@@ -98,6 +100,7 @@ class JwtTokenVerifier:
             )
         except Exception as e:  # noqa: BLE001 - any failure means "not a valid token here"
             log.warning("token rejected: %s: %s", type(e).__name__, e)
+            REJECTED[type(e).__name__] = REJECTED.get(type(e).__name__, 0) + 1
             return None
         scope = claims.get("scope") or ""
         return AccessToken(
@@ -112,6 +115,10 @@ class JwtTokenVerifier:
 
     async def verify_token(self, token: str) -> AccessToken | None:
         return await anyio.to_thread.run_sync(self._verify, token)
+
+
+# The tokens refused so far, by reason (the `rejected` tool answers them).
+REJECTED: dict[str, int] = {}
 
 
 def build_server(issuer: str, resource: str, scopes: list[str]) -> MCPServer:
@@ -142,6 +149,11 @@ def build_server(issuer: str, resource: str, scopes: list[str]) -> MCPServer:
         )
 
     @server.tool()
+    def rejected() -> str:
+        """Returns how many tokens this server refused, by reason (e.g. ExpiredSignatureError)."""
+        return json.dumps(REJECTED)
+
+    @server.tool()
     def echo(message: str) -> str:
         """Echoes the message back."""
         return message
@@ -151,7 +163,15 @@ def build_server(issuer: str, resource: str, scopes: list[str]) -> MCPServer:
 
 async def serve(port: int, issuer: str, resource: str, scopes: list[str]) -> None:
     server = build_server(issuer, resource, scopes)
-    app = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+    inner = server.streamable_http_app(streamable_http_path="/mcp", host="127.0.0.1")
+
+    async def app(scope, receive, send):
+        # Requests to the endpoint without a token are counted as refusals too ("missing").
+        if scope["type"] == "http" and scope["path"] == "/mcp":
+            if not any(k.lower() == b"authorization" for k, _ in scope.get("headers", [])):
+                REJECTED["missing"] = REJECTED.get("missing", 0) + 1
+        await inner(scope, receive, send)
+
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     userver = uvicorn.Server(config)
 

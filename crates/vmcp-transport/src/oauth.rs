@@ -45,20 +45,32 @@ struct Renewal {
 
 #[derive(Default)]
 struct RenewalState {
-    /// When to obtain the next token (None until the first request reads the first one's).
+    /// Whether the first token's lifetime was read (at the first request).
+    started: bool,
+    /// When to obtain the next token (None: not before the server refuses this one).
     due: Option<Instant>,
+    /// When the current token expires (None: not said).
+    expires: Option<Instant>,
     /// Counts the tokens obtained here: a refusal renews the token only if it is still the one
     /// that was refused (concurrent refusals renew it once).
     generation: u64,
 }
 
-/// Renewed at the latest this long before expiry (and at half the lifetime of short tokens),
-/// ahead of rmcp's own check, which would find no refresh token.
-const RENEW_AHEAD: Duration = Duration::from_secs(60);
-
-fn due_after(lifetime: Option<Duration>, obtained: Instant) -> Option<Instant> {
-    lifetime.map(|l| obtained + l - RENEW_AHEAD.min(l / 2))
+impl RenewalState {
+    /// Renewed a minute before expiry (half the lifetime for short tokens), and a little more:
+    /// ahead of rmcp's own check (30 s, or half the lifetime, counted in whole seconds, so up to
+    /// a second early), which would find no refresh token and send the request without one.
+    fn obtained(&mut self, lifetime: Option<Duration>, at: Instant) {
+        let ahead =
+            |l: Duration| Duration::from_secs(60).min(l / 2) + Duration::from_secs(5).min(l / 3);
+        // A lifetime too long to count from now (an authorization server's figure) is none.
+        self.expires = lifetime.and_then(|l| at.checked_add(l));
+        self.due = lifetime.and_then(|l| at.checked_add(l.saturating_sub(ahead(l))));
+    }
 }
+
+/// After a renewal that failed while the token still holds, the next attempt waits this long.
+const RETRY_RENEWAL: Duration = Duration::from_secs(5);
 
 impl OAuthHttpClient {
     pub(crate) fn new(http: reqwest::Client, link: OAuthLink) -> Self {
@@ -74,14 +86,17 @@ impl OAuthHttpClient {
     }
 
     /// Obtains a new client credentials token when the current one is due, or when `refused`
-    /// names the generation of a token the server refused. Answers the generation in use.
+    /// names the generation of a token the server refused. Answers the generation in use. A
+    /// renewal ahead of expiry that fails keeps the current token while it holds (the
+    /// authorization server may be down for a moment): only a token that has expired, or was
+    /// refused, makes the call fail with the renewal's error.
     async fn renew(&self, refused: Option<u64>) -> Result<u64, AuthError> {
         let Some(renewal) = &self.renewal else {
             return Ok(0);
         };
         let mut state = renewal.state.lock().await;
         let now = Instant::now();
-        if state.due.is_none() && refused.is_none() {
+        if !state.started {
             // The first token was obtained just before this connection.
             let (_, token) = self
                 .inner
@@ -90,23 +105,35 @@ impl OAuthHttpClient {
                 .await
                 .get_credentials()
                 .await?;
-            state.due = due_after(token.and_then(|t| t.expires_in()), now).or(Some(far(now)));
+            state.obtained(token.and_then(|t| t.expires_in()), now);
+            state.started = true;
         }
         let due = state.due.is_some_and(|d| now >= d);
-        if !due && refused != Some(state.generation) {
+        let is_refused = refused == Some(state.generation);
+        if !due && !is_refused {
             return Ok(state.generation);
         }
-        let token = self
+        let exchanged = self
             .inner
             .auth_manager
             .lock()
             .await
             .exchange_client_credentials(&renewal.config)
-            .await?;
-        let obtained = Instant::now();
-        state.due = due_after(token.expires_in(), obtained).or(Some(far(obtained)));
-        state.generation += 1;
-        Ok(state.generation)
+            .await;
+        match exchanged {
+            Ok(token) => {
+                state.obtained(token.expires_in(), Instant::now());
+                state.generation += 1;
+                Ok(state.generation)
+            }
+            Err(error) if !is_refused && state.expires.is_none_or(|x| Instant::now() < x) => {
+                tracing::warn!(%error, "renewing the client credentials token failed; the current one is used while it holds");
+                let retry = Instant::now() + RETRY_RENEWAL;
+                state.due = Some(state.expires.map_or(retry, |x| x.min(retry)));
+                Ok(state.generation)
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Runs `call` with a current token; a client credentials token the server refuses is
@@ -130,11 +157,6 @@ impl OAuthHttpClient {
             other => other,
         }
     }
-}
-
-/// A time that does not come (a token without a stated lifetime is renewed when refused).
-fn far(now: Instant) -> Instant {
-    now + Duration::from_secs(100 * 365 * 24 * 3600)
 }
 
 impl StreamableHttpClient for OAuthHttpClient {

@@ -464,6 +464,17 @@ fn a_machine_client_gets_its_upstream_token_by_client_credentials() {
     let seen: Value = serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
     assert_eq!(seen["sub"], "machine");
     assert_eq!(seen["aud"], upstream_url.as_str());
+    let rejected = || -> Value {
+        let result = post_ok(
+            &client,
+            format!("{base}/api/vmcps/bots/tools/call"),
+            json!({"name": "machine.rejected", "arguments": {}}),
+            200,
+        );
+        serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap()
+    };
+    // Discovery asked the endpoint once without a token (for its challenge).
+    let before = rejected();
     // The connection outlives its tokens: each is obtained again before it expires (the
     // upstream refuses an expired token, with no leeway).
     for round in 0..3 {
@@ -479,6 +490,9 @@ fn a_machine_client_gets_its_upstream_token_by_client_credentials() {
             serde_json::from_str(result["content"][0]["text"].as_str().unwrap()).unwrap();
         assert_eq!(seen["sub"], "machine", "round {round}");
     }
+    // Renewed ahead of expiry, not after a refusal: the upstream saw no expired token, and no
+    // request without one.
+    assert_eq!(rejected(), before);
 
     // A wrong secret: the step that failed, and why.
     let wrong = post_ok(
