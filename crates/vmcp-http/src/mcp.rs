@@ -148,6 +148,17 @@ impl RestoreTurns {
     }
 }
 
+impl RestoreTurns {
+    /// Forgets the turns nobody holds or waits for (a request dropped while it waited leaves
+    /// its session's entry behind).
+    fn forget_unused(&self) {
+        self.turns
+            .lock()
+            .expect("restore turns lock")
+            .retain(|_, turn| Arc::strong_count(turn) > 1);
+    }
+}
+
 /// A session's turn (see `RestoreTurns`); the last one forgets the session's entry.
 struct RestoreTurn {
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
@@ -459,6 +470,7 @@ impl McpEndpoints {
     }
 
     async fn sweep(self: &Arc<Self>) {
+        self.restores.forget_unused();
         let now = Instant::now();
         let (release, expired) = {
             let mut held = self.held.lock().expect("sessions lock");
