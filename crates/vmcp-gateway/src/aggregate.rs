@@ -175,10 +175,29 @@ impl Aggregate {
             .map(|names| names.iter().any(|n| n == tool))
     }
 
+    /// Whether the search index is built (it is, from the first search on).
+    pub fn search_ready(&self) -> bool {
+        self.search.get().is_some()
+    }
+
+    /// Builds the search index if it is not built: CPU work (every tool's text is embedded,
+    /// 0.1 s at 1,000 tools), for a blocking thread rather than an async worker.
+    pub fn prepare_search(&self) {
+        self.search_index();
+    }
+
     /// The exposed tools that best match `query`, best first (as listed: renamed, described
     /// and with their schemas as the vMCP customizes them; hidden tools are not there).
     pub fn search_tools(&self, query: &str, limit: usize) -> Vec<&Value> {
-        let index = self.search.get_or_init(|| {
+        self.search_index()
+            .search(query, limit)
+            .into_iter()
+            .map(|hit| &self.tool_list.tools[hit.index])
+            .collect()
+    }
+
+    fn search_index(&self) -> &vmcp_search::Index {
+        self.search.get_or_init(|| {
             let docs: Vec<vmcp_search::Document> = self
                 .tool_list
                 .tools
@@ -193,12 +212,7 @@ impl Aggregate {
                 })
                 .collect();
             vmcp_search::Index::build(&docs)
-        });
-        index
-            .search(query, limit)
-            .into_iter()
-            .map(|hit| &self.tool_list.tools[hit.index])
-            .collect()
+        })
     }
 
     /// The servers listed as unavailable.

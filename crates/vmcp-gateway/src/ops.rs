@@ -530,6 +530,12 @@ impl Gateway {
                     ));
                 }
                 let aggregate = self.prepared_aggregate(entry).await;
+                if !aggregate.search_ready() {
+                    // The first search after a list change builds the index: not on an async
+                    // worker, where it would hold up every other request on it.
+                    let building = aggregate.clone();
+                    let _ = tokio::task::spawn_blocking(move || building.prepare_search()).await;
+                }
                 let tools = aggregate
                     .search_tools(query, usize::try_from(limit).unwrap_or(usize::MAX))
                     .into_iter()

@@ -273,8 +273,10 @@ impl Index {
             let mean = cosines.iter().sum::<f32>() / cosines.len() as f32;
             let best = cosines.iter().copied().fold(f32::MIN, f32::max);
             if best > mean {
+                // From the catalog's mean (0) to the query's best (1); below the mean, nothing
+                // (so a word match is never outweighed by a tool's distance in meaning).
                 for (s, c) in scores.iter_mut().zip(&cosines) {
-                    *s = meaning_weight * (c - mean) / (best - mean);
+                    *s = meaning_weight * ((c - mean) / (best - mean)).max(0.0);
                 }
             }
         }
@@ -706,11 +708,21 @@ mod tests {
         let ids = |q: &str| -> Vec<usize> { index.search(q, 5).iter().map(|h| h.index).collect() };
         // Words only: a name the embeddings know nothing of still finds its tool first.
         assert_eq!(ids("git_status")[0], 2);
-        // Every score is in (0, 1]: half from each ranking at most.
-        for q in ["open pull requests", "current page image", "zzz qqq"] {
-            for h in index.search(q, 5) {
-                assert!(h.score > 0.0 && h.score <= 1.0 + 1e-6, "{q}: {h:?}");
+        // A word match is never dropped, however far in meaning; no score passes 1.
+        for q in [
+            "open pull requests",
+            "current page image",
+            "tree",
+            "zzz qqq",
+        ] {
+            let blended = index.search(q, 10);
+            for h in index.search_ranked(q, 10, Ranking::Words) {
+                assert!(blended.iter().any(|b| b.index == h.index), "{q}: {h:?}");
             }
+            assert!(
+                blended.iter().all(|h| h.score <= 1.0 + 1e-6),
+                "{q}: {blended:?}"
+            );
         }
         assert!(Index::build(&[]).search("anything", 5).is_empty());
     }
