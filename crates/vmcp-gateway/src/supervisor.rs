@@ -592,7 +592,7 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
                 }
             },
             _ => Ok(crate::oauth::upstream::Connecting {
-                manager: None,
+                link: None,
                 credentials: None,
             }),
         };
@@ -601,7 +601,7 @@ async fn run(inner: Arc<Inner>, slot: Arc<Slot>, cancel: CancellationToken) {
             Ok(oauth) => {
                 used = oauth.credentials;
                 tokio::select! {
-                    r = vmcp_transport::connect(def.transport, &def.config, oauth.manager, observer, &slot.log) => r,
+                    r = vmcp_transport::connect(def.transport, &def.config, oauth.link, observer, &slot.log) => r,
                     _ = cancel.cancelled() => {
                         finish(&inner, &slot, None);
                         return;

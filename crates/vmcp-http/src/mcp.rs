@@ -126,6 +126,8 @@ impl Drop for Unstore {
 /// restoring one would reach the session before its replayed `initialize` and end it (500).
 /// A request takes its session's turn to decide whether to restore, and keeps it until rmcp
 /// has answered only if it restores; the others wait that long, then find the session ready.
+/// The turn comes before the check, not after a check that finds the session missing: during
+/// a restore rmcp already says the session is there, so only the turn tells a request to wait.
 #[derive(Default)]
 struct RestoreTurns {
     turns: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,

@@ -78,10 +78,11 @@ fn failed(step: &str, e: impl std::fmt::Display) -> OAuthFailure {
     OAuthFailure(format!("OAuth {step} failed: {e}"))
 }
 
-/// A connection's manager and the credentials it started with (to tell, when the server
-/// refuses them, whether they were replaced meanwhile).
+/// A connection's OAuth link (its token manager, and for client credentials the grant's
+/// settings) and the credentials it started with (to tell, when the server refuses them,
+/// whether they were replaced meanwhile).
 pub struct Connecting {
-    pub manager: Option<OAuthLink>,
+    pub link: Option<OAuthLink>,
     pub credentials: Option<String>,
 }
 
@@ -230,7 +231,7 @@ impl OAuthClient {
             self.db(move |s| s.update_oauth_grant(&id, update)).await?;
             let renew = self.client_credentials(&mut manager, url, auth).await?;
             return Ok(Connecting {
-                manager: Some(OAuthLink {
+                link: Some(OAuthLink {
                     manager,
                     renew: Some(renew),
                 }),
@@ -246,13 +247,13 @@ impl OAuthClient {
         // Tokens are used with the client they were issued to, and no other.
         let (Some(record), Some(stored)) = (record, stored) else {
             return Ok(Connecting {
-                manager: None,
+                link: None,
                 credentials,
             });
         };
         if stored.client_id != record.client_id {
             return Ok(Connecting {
-                manager: None,
+                link: None,
                 credentials,
             });
         }
@@ -267,7 +268,7 @@ impl OAuthClient {
             // sign-in finished): these tokens are not for it. Connecting without them gets the
             // refusal that starts a new sign-in (and clears them).
             return Ok(Connecting {
-                manager: None,
+                link: None,
                 credentials,
             });
         }
@@ -275,7 +276,7 @@ impl OAuthClient {
             .configure_client(client_config(&record, auth))
             .map_err(|e| failed("client set-up", e))?;
         Ok(Connecting {
-            manager: Some(OAuthLink {
+            link: Some(OAuthLink {
                 manager,
                 renew: None,
             }),
