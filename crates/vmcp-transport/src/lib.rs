@@ -268,10 +268,18 @@ fn header_map(config: &ServerConfig) -> Result<http::HeaderMap, ConnectError> {
     Ok(map)
 }
 
+/// How long an idle connection to an HTTP upstream is kept for reuse.
+const UPSTREAM_IDLE_CONNECTION: Duration = Duration::from_secs(4);
+
 fn http_client(timeout: Duration) -> Result<reqwest::Client, ConnectError> {
     // No overall request timeout: SSE streams stay open. Requests are timed by the caller.
     reqwest::Client::builder()
         .connect_timeout(timeout.min(Duration::from_secs(30)))
+        // Idle connections are dropped before the servers' own keep-alive ends them (5 s in
+        // Node and uvicorn): a request sent on a connection the server closes at that moment
+        // fails ("error sending request"), and a POST is not retried. The client matrix saw
+        // two calls fail so against server-everything after an idle pause.
+        .pool_idle_timeout(UPSTREAM_IDLE_CONNECTION)
         .build()
         .map_err(|e| ConnectError::Config(format!("cannot build the HTTP client: {e}")))
 }
