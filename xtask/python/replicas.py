@@ -1,4 +1,4 @@
-"""`cargo xtask replicas`: three vMCP replicas on one Postgres database behind HAProxy, driven by
+"""`cargo xtask replicas`: three vMCP replicas on one Postgres database behind HAProxy and nginx, driven by
 the clients people use, and measured (docs/deployment.md, docs/benchmarks.md).
 
 What it checks (exit 1 on any failure), with server-everything as the upstream:
@@ -16,6 +16,9 @@ What it checks (exit 1 on any failure), with server-everything as the upstream:
      direct, and the upstream direct.
   5. sessions: 10,000 idle legacy sessions on one replica (memory in use, then released), and
      stateless 2026-07-28 requests (nothing held).
+  6. nginx: the same replicas behind nginx with deploy/nginx.conf as shipped (only its addresses
+     changed to this machine's): every client, the legacy SSE transport, and `/ws` (the upgrade,
+     the first message, and a tool call's log entry heard through it).
 Writes a Markdown section between `<!-- replicas:begin -->` and `<!-- replicas:end -->` in
 --report, and everything as JSON in --out.
 """
@@ -23,6 +26,7 @@ Writes a Markdown section between `<!-- replicas:begin -->` and `<!-- replicas:e
 import argparse
 import atexit
 import asyncio
+import base64
 import json
 import os
 import re
@@ -211,6 +215,38 @@ backend sticky{n}
 haproxy = start(["haproxy", "-db", "-f", haproxy_cfg], "haproxy")
 for n in (1, 2, 3):
     wait_http(f"http://127.0.0.1:{lb[n]}/health")
+
+# nginx runs the shipped configuration: only the replicas' addresses and its port are this
+# machine's (a rule that works only in a copy would prove nothing about the file users take).
+nginx_port = free_port()
+site = open(os.path.join(ROOT, "deploy/nginx.conf")).read()
+for i in range(3):
+    site = site.replace(f"vmcp-{i}.internal:8000", f"127.0.0.1:{ports[i]}")
+site = site.replace("listen 8000;", f"listen 127.0.0.1:{nginx_port};")
+assert ".internal" not in site and f":{nginx_port};" in site, "deploy/nginx.conf changed shape"
+with open(os.path.join(args.out, "nginx-site.conf"), "w") as f:
+    f.write(site)
+nginx_conf = os.path.join(args.out, "nginx.conf")
+with open(nginx_conf, "w") as f:
+    temp = "".join(f"    {kind}_temp_path {args.out}/nginx-{kind};\n" for kind in
+                   ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    f.write(f"""# Written by `cargo xtask replicas`: the shipped site (nginx-site.conf) in a minimal main file.
+daemon off;
+user root;
+worker_processes 1;
+pid {args.out}/nginx.pid;
+error_log {args.out}/nginx-error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+{temp}    include {args.out}/nginx-site.conf;
+}}
+""")
+nginx = start(["nginx", "-c", nginx_conf, "-p", args.out], "nginx")
+wait_http(f"http://127.0.0.1:{nginx_port}/health")
+NGINX = f"http://127.0.0.1:{nginx_port}"
 LB = f"http://127.0.0.1:{lb[3]}"
 R = [f"http://127.0.0.1:{port}" for port in ports]
 
@@ -245,8 +281,10 @@ def tools_calls_per_replica():
 
 # --- the clients ------------------------------------------------------------------------------
 
-async def python_client(mode, calls, seconds, workers=2, endpoint="http"):
+async def python_client(mode, calls, seconds, workers=2, endpoint="http", base=None):
     """Python SDK sessions calling echo; failures counted (a replica may stop under them)."""
+    mcp_url = f"{base}/vmcp/team/mcp" if base else MCP
+    sse_url = f"{base}/vmcp/team/sse" if base else SSE
     ok, failed, session_errors, errors, lat = 0, 0, 0, [], []
     counter = {"n": 0}
     reconnects = {"n": 0}
@@ -262,7 +300,7 @@ async def python_client(mode, calls, seconds, workers=2, endpoint="http"):
                 return
             if attempt:
                 reconnects["n"] += 1
-            server = sse_client(SSE) if endpoint == "sse" else MCP
+            server = sse_client(sse_url) if endpoint == "sse" else mcp_url
             client = Client(server, mode=mode, read_timeout_seconds=20,
                             client_info=types.Implementation(name=f"replicas-py-{mode}-{w}", version="2"))
             try:
@@ -299,9 +337,9 @@ async def python_client(mode, calls, seconds, workers=2, endpoint="http"):
             "p50_ms": statistics.median(lat) if lat else None, "errors": errors}
 
 
-async def node_client(which, calls, seconds, workers=2):
+async def node_client(which, calls, seconds, workers=2, url=None):
     proc = await asyncio.create_subprocess_exec(
-        args.node, os.path.join(ROOT, "xtask/node/replicas.mjs"), "--npm-dir", args.npm_dir, "--url", MCP,
+        args.node, os.path.join(ROOT, "xtask/node/replicas.mjs"), "--npm-dir", args.npm_dir, "--url", url or MCP,
         "--client", which, "--tool", TOOL, "--calls", str(calls), "--seconds", str(seconds),
         "--workers", str(workers), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await proc.communicate()
@@ -326,10 +364,84 @@ async def rmcp_client(url, calls, seconds, workers=2):
         return {"client": "rmcp", "ok": 0, "failed": 1, "session_errors": 0, "errors": [f"driver: {err.decode()[-500:]}"]}
 
 
-def every_client(calls, seconds):
-    return [python_client("legacy", calls, seconds), python_client("auto", calls, seconds),
-            node_client("ts1", calls, seconds), node_client("ts2-auto", calls, seconds),
-            rmcp_client(MCP, calls, seconds)]
+def every_client(calls, seconds, base=None):
+    mcp_url = f"{base}/vmcp/team/mcp" if base else MCP
+    return [python_client("legacy", calls, seconds, base=base), python_client("auto", calls, seconds, base=base),
+            node_client("ts1", calls, seconds, url=mcp_url), node_client("ts2-auto", calls, seconds, url=mcp_url),
+            rmcp_client(mcp_url, calls, seconds)]
+
+
+async def ws_connect(base, path):
+    """A WebSocket opened by hand (RFC 6455): the status line of the answer, and the streams."""
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    writer.write((f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode())
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+    return head.split(b"\r\n", 1)[0].decode(), reader, writer
+
+
+async def ws_text(reader):
+    """The next text message (the server's frames are not masked; pings are let be)."""
+    while True:
+        b0, b1 = await reader.readexactly(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(await reader.readexactly(2), "big")
+        elif n == 127:
+            n = int.from_bytes(await reader.readexactly(8), "big")
+        payload = await reader.readexactly(n)
+        if b0 & 0x0F == 1:
+            return payload.decode()
+        if b0 & 0x0F == 8:
+            raise ConnectionError("the server closed the WebSocket")
+
+
+async def through_nginx(calls):
+    """The replicas behind nginx with deploy/nginx.conf: every client, legacy SSE, and /ws."""
+    status, reader, writer = await ws_connect(NGINX, f"/ws?vmcp_id={vmcp_id}&method=tools/call")
+    hello = None
+    if " 101 " in status + " ":
+        hello = json.loads(await asyncio.wait_for(ws_text(reader), 10))
+    check(hello is not None and hello.get("type") == "hello", f"nginx: /ws upgraded ({status}), first message {hello}")
+    # The dashboard's own requests: a browser sends its page's origin, which is nginx's host and port.
+    r = api.post(f"{NGINX}/api/vmcps", headers={"Origin": NGINX}, json={"name": "dashboard-made"})
+    check(r.status_code == 201, f"nginx: a same-origin browser request is served ({r.status_code} {r.text[:120]})")
+    if r.status_code == 201:
+        api.delete(f"{NGINX}/api/vmcps/{r.json()['vmcp_id']}")
+    before = tools_calls_per_replica()
+    results = await asyncio.gather(*every_client(calls, 60, base=NGINX),
+                                   python_client("legacy", 40, 60, 1, "sse", base=NGINX))
+    spread = [a - b for a, b in zip(tools_calls_per_replica(), before)]
+    for r in results:
+        check(r["failed"] == 0 and r["session_errors"] == 0 and r["ok"] > 0,
+              f"nginx: {r['client']} ({r.get('protocol')}): {r['ok']} ok, {r['failed']} failed {r['errors'][:2]}")
+    check(all(n > 0 for n in spread), f"nginx: every replica served calls {spread}")
+    # A call whose arguments are larger than nginx takes by default (1 MiB), within vMCP's 4 MiB.
+    big = "x" * (2 * 1024 * 1024)
+    try:
+        async with Client(f"{NGINX}/vmcp/team/mcp", mode="auto", read_timeout_seconds=30,
+                          client_info=types.Implementation(name="replicas-nginx-big", version="1")) as c:
+            r = await c.call_tool(TOOL, {"message": big})
+            echoed = "" if r.is_error else "".join(getattr(x, "text", "") for x in r.content)
+            big_ok, big_what = big in echoed, f"{len(echoed)} characters back"
+    except Exception as e:  # noqa: BLE001
+        big_ok, big_what = False, f"{type(e).__name__}: {str(e)[:200]}"
+    check(big_ok, f"nginx: a call with 2 MiB of arguments ({big_what})")
+    logged = None
+    if hello is not None:
+        try:
+            while logged is None:
+                m = json.loads(await asyncio.wait_for(ws_text(reader), 10))
+                if m.get("type") == "log" and m["entry"].get("method") == "tools/call":
+                    logged = m["entry"]
+        except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            pass
+    check(logged is not None and logged.get("vmcp_id") == vmcp_id,
+          f"nginx: /ws heard a tool call's log entry ({(logged or {}).get('method')})")
+    writer.close()
+    figures["nginx"] = {"results": results, "per_replica": spread, "ws": status}
 
 
 def table(results):
@@ -365,6 +477,10 @@ async def main():
               f"spread: {r['client']} ({r.get('protocol')}): {r['ok']} ok, {r['failed']} failed {r['errors'][:2]}")
     check(all(n > 0 for n in spread), f"spread: every replica served calls {spread}")
     figures["spread"] = {"results": results, "per_replica": spread}
+
+    # 6. The same replicas behind nginx, with the shipped configuration.
+    log("6. every client and /ws through nginx (deploy/nginx.conf)")
+    await through_nginx(60 if args.quick else 150)
 
     # 2. Config: a change through r0 reaches a session held through the balancer.
     log("2. a change through one replica, seen through the others")
@@ -554,6 +670,11 @@ def report():
              "as the upstream of every replica. Every client below, at once, through the balancer:", "",
              table(figures["spread"]["results"]), "",
              f"Calls served per replica: {figures['spread']['per_replica']}.", ""]
+    ng = figures.get("nginx")
+    if ng:
+        lines += [f"Through nginx with [`deploy/nginx.conf`](../deploy/nginx.conf) as shipped (round robin; "
+                  f"`ip_hash` for legacy SSE), every client again, and `/ws` ({ng['ws']}) hearing the calls' log "
+                  f"entries. Calls served per replica: {ng['per_replica']}.", "", table(ng["results"]), ""]
     c = figures.get("config", {})
     lines += [f"A vMCP changed through one replica: a session held through the balancer got `tools/list_changed` "
               f"after {c.get('notified_ms') or 0:.0f} ms; every replica listed the change after "

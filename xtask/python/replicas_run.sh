@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `cargo xtask replicas`: installs what it needs (HAProxy from Debian when missing, the pinned
+# `cargo xtask replicas`: installs what it needs (HAProxy and nginx from Debian when missing, the pinned
 # clients of tools.sh), then runs replicas.py.
 #
 # usage: xtask/python/replicas_run.sh VMCP_BINARY VMCP_BENCH_BINARY [--quick] [--sessions N]
@@ -16,15 +16,20 @@ mkdir -p "$out"
 source "$here/tools.sh"
 install_tools
 
-if ! command -v haproxy > /dev/null; then
-    echo "installing HAProxy (Debian package)" >&2
+missing=""
+command -v haproxy > /dev/null || missing="haproxy"
+command -v nginx > /dev/null || missing="$missing nginx"
+if [ -n "$missing" ]; then
+    echo "installing:$missing (Debian packages)" >&2
     if [ "$(id -u)" = 0 ]; then sudo=""; else sudo="sudo"; fi
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq haproxy > /dev/null
-    # A service the package may have started is not ours.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing > /dev/null
+    # Services the packages may have started are not ours.
     $sudo service haproxy stop > /dev/null 2>&1 || true
+    $sudo service nginx stop > /dev/null 2>&1 || true
 fi
 haproxy -v | head -1 >&2
+nginx -v
 command -v psql > /dev/null || { echo "psql (the PostgreSQL client) is needed" >&2; exit 2; }
 export PG_VERSION="$(psql "$REPLICAS_POSTGRES" -tAc 'SHOW server_version' | cut -d' ' -f1) "
 

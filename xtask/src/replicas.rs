@@ -1,9 +1,10 @@
 //! `cargo xtask replicas [--quick] [--sessions N]`: three replicas of the release build on one
-//! Postgres database behind HAProxy (Debian's package, installed when missing), driven by the
-//! official Python and TypeScript SDK clients and the rmcp client; a replica stopped under load
-//! and started again; a change through one replica seen through the others; throughput over 1, 2
-//! and 3 replicas; 10,000 idle sessions. `xtask/python/replicas.py` has the checks; the figures
-//! go to docs/benchmarks.md (between its `replicas` markers). Needs Postgres:
+//! Postgres database behind HAProxy and behind nginx (Debian's packages, installed when missing;
+//! nginx runs `deploy/nginx.conf` as shipped), driven by the official Python and TypeScript SDK
+//! clients and the rmcp client; `/ws` through nginx; a replica stopped under load and started
+//! again; a change through one replica seen through the others; throughput over 1, 2 and 3
+//! replicas; 10,000 idle sessions. `xtask/python/replicas.py` has the checks; the figures go to
+//! docs/benchmarks.md (between its `replicas` markers). Needs Postgres:
 //! `VMCP_TEST_DATABASE_URL` (or `VMCP_BENCH_POSTGRES`), an admin URL.
 
 use std::process::Command;
