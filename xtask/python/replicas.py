@@ -2,6 +2,9 @@
 the clients people use, and measured (docs/deployment.md, docs/benchmarks.md).
 
 What it checks (exit 1 on any failure), with server-everything as the upstream:
+  0. the balancer over three replicas is deploy/haproxy.cfg as shipped (addresses changed), nginx
+     runs deploy/nginx.conf as shipped; through each: `/ws`, a same-origin browser request, and a
+     call with 2 MiB of arguments.
   1. spread: the Python SDK (legacy session and auto/2026-07-28), the TypeScript SDK 1.x (legacy
      session), the TypeScript client 2.x (auto) and the rmcp client make hundreds of calls through
      a round-robin balancer with no stickiness; zero failures and zero session errors, and every
@@ -183,7 +186,7 @@ haproxy_cfg = os.path.join(args.out, "haproxy.cfg")
 servers = lambda n: "\n".join(  # noqa: E731
     f"    server r{i} 127.0.0.1:{ports[i]} check inter 250ms fall 2 rise 1" for i in range(n))
 with open(haproxy_cfg, "w") as f:
-    f.write(f"""# Written by `cargo xtask replicas` (see docs/deployment.md for the annotated version).
+    f.write(f"""# Written by `cargo xtask replicas`: balancers over 1 and 2 replicas, for the throughput figures.
 global
     maxconn 4000
 defaults
@@ -196,23 +199,31 @@ defaults
     retries 2
     option redispatch
 """)
-    for n in (1, 2, 3):
+    for n in (1, 2):
         f.write(f"""
 frontend lb{n}
     bind 127.0.0.1:{lb[n]}
-    # The legacy HTTP+SSE transport keeps its session in one process: hash it to one replica.
     acl legacy_sse path_end /sse /message
     use_backend sticky{n} if legacy_sse
     default_backend round{n}
 backend round{n}
-    # Any replica serves any request: round robin, no stickiness, also for POSTs.
     balance roundrobin
 {servers(n)}
 backend sticky{n}
     balance source
 {servers(n)}
 """)
-haproxy = start(["haproxy", "-db", "-f", haproxy_cfg], "haproxy")
+# The balancer over all three is deploy/haproxy.cfg as shipped: only the replicas' addresses and
+# its port are this machine's.
+shipped_haproxy = open(os.path.join(ROOT, "deploy/haproxy.cfg")).read()
+for i in range(3):
+    shipped_haproxy = shipped_haproxy.replace(f"vmcp-{i}.internal:8000", f"127.0.0.1:{ports[i]}")
+shipped_haproxy = shipped_haproxy.replace("bind :8000", f"bind 127.0.0.1:{lb[3]}")
+assert ".internal" not in shipped_haproxy and f":{lb[3]}" in shipped_haproxy, "deploy/haproxy.cfg changed shape"
+haproxy_shipped_cfg = os.path.join(args.out, "haproxy-shipped.cfg")
+with open(haproxy_shipped_cfg, "w") as f:
+    f.write(shipped_haproxy)
+haproxy = start(["haproxy", "-db", "-f", haproxy_cfg, "-f", haproxy_shipped_cfg], "haproxy")
 for n in (1, 2, 3):
     wait_http(f"http://127.0.0.1:{lb[n]}/health")
 
@@ -398,37 +409,32 @@ async def ws_text(reader):
             raise ConnectionError("the server closed the WebSocket")
 
 
-async def through_nginx(calls):
-    """The replicas behind nginx with deploy/nginx.conf: every client, legacy SSE, and /ws."""
-    status, reader, writer = await ws_connect(NGINX, f"/ws?vmcp_id={vmcp_id}&method=tools/call")
+async def browser_paths(base, name, clients=None):
+    """What a browser and big calls need of a proxy: `/ws` (its upgrade, its first message, a tool
+    call's log entry heard through it), a same-origin request, and 2 MiB of arguments. `clients`,
+    awaited between, makes the calls heard."""
+    status, reader, writer = await ws_connect(base, f"/ws?vmcp_id={vmcp_id}&method=tools/call")
     hello = None
     if " 101 " in status + " ":
         hello = json.loads(await asyncio.wait_for(ws_text(reader), 10))
-    check(hello is not None and hello.get("type") == "hello", f"nginx: /ws upgraded ({status}), first message {hello}")
-    # The dashboard's own requests: a browser sends its page's origin, which is nginx's host and port.
-    r = api.post(f"{NGINX}/api/vmcps", headers={"Origin": NGINX}, json={"name": "dashboard-made"})
-    check(r.status_code == 201, f"nginx: a same-origin browser request is served ({r.status_code} {r.text[:120]})")
+    check(hello is not None and hello.get("type") == "hello", f"{name}: /ws upgraded ({status}), first message {hello}")
+    # The dashboard's own requests: a browser sends its page's origin, the proxy's host and port.
+    r = api.post(f"{base}/api/vmcps", headers={"Origin": base}, json={"name": f"dashboard-made-{name}"})
+    check(r.status_code == 201, f"{name}: a same-origin browser request is served ({r.status_code} {r.text[:120]})")
     if r.status_code == 201:
-        api.delete(f"{NGINX}/api/vmcps/{r.json()['vmcp_id']}")
-    before = tools_calls_per_replica()
-    results = await asyncio.gather(*every_client(calls, 60, base=NGINX),
-                                   python_client("legacy", 40, 60, 1, "sse", base=NGINX))
-    spread = [a - b for a, b in zip(tools_calls_per_replica(), before)]
-    for r in results:
-        check(r["failed"] == 0 and r["session_errors"] == 0 and r["ok"] > 0,
-              f"nginx: {r['client']} ({r.get('protocol')}): {r['ok']} ok, {r['failed']} failed {r['errors'][:2]}")
-    check(all(n > 0 for n in spread), f"nginx: every replica served calls {spread}")
+        api.delete(f"{base}/api/vmcps/{r.json()['vmcp_id']}")
+    result = await clients if clients else None
     # A call whose arguments are larger than nginx takes by default (1 MiB), within vMCP's 4 MiB.
     big = "x" * (2 * 1024 * 1024)
     try:
-        async with Client(f"{NGINX}/vmcp/team/mcp", mode="auto", read_timeout_seconds=30,
-                          client_info=types.Implementation(name="replicas-nginx-big", version="1")) as c:
+        async with Client(f"{base}/vmcp/team/mcp", mode="auto", read_timeout_seconds=30,
+                          client_info=types.Implementation(name=f"replicas-{name}-big", version="1")) as c:
             r = await c.call_tool(TOOL, {"message": big})
             echoed = "" if r.is_error else "".join(getattr(x, "text", "") for x in r.content)
             big_ok, big_what = big in echoed, f"{len(echoed)} characters back"
     except Exception as e:  # noqa: BLE001
         big_ok, big_what = False, f"{type(e).__name__}: {str(e)[:200]}"
-    check(big_ok, f"nginx: a call with 2 MiB of arguments ({big_what})")
+    check(big_ok, f"{name}: a call with 2 MiB of arguments ({big_what})")
     logged = None
     if hello is not None:
         try:
@@ -439,8 +445,26 @@ async def through_nginx(calls):
         except (asyncio.TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
     check(logged is not None and logged.get("vmcp_id") == vmcp_id,
-          f"nginx: /ws heard a tool call's log entry ({(logged or {}).get('method')})")
+          f"{name}: /ws heard a tool call's log entry ({(logged or {}).get('method')})")
     writer.close()
+    return status, result
+
+
+async def through_nginx(calls):
+    """The replicas behind nginx with deploy/nginx.conf: every client, legacy SSE, and what a
+    browser needs."""
+    before = tools_calls_per_replica()
+
+    async def clients():
+        return await asyncio.gather(*every_client(calls, 60, base=NGINX),
+                                    python_client("legacy", 40, 60, 1, "sse", base=NGINX))
+
+    status, results = await browser_paths(NGINX, "nginx", clients())
+    spread = [a - b for a, b in zip(tools_calls_per_replica(), before)]
+    for r in results:
+        check(r["failed"] == 0 and r["session_errors"] == 0 and r["ok"] > 0,
+              f"nginx: {r['client']} ({r.get('protocol')}): {r['ok']} ok, {r['failed']} failed {r['errors'][:2]}")
+    check(all(n > 0 for n in spread), f"nginx: every replica served calls {spread}")
     figures["nginx"] = {"results": results, "per_replica": spread, "ws": status}
 
 
@@ -477,6 +501,9 @@ async def main():
               f"spread: {r['client']} ({r.get('protocol')}): {r['ok']} ok, {r['failed']} failed {r['errors'][:2]}")
     check(all(n > 0 for n in spread), f"spread: every replica served calls {spread}")
     figures["spread"] = {"results": results, "per_replica": spread}
+
+    # What a browser needs, through HAProxy (deploy/haproxy.cfg as shipped).
+    await browser_paths(LB, "HAProxy", python_client("auto", 20, 30, 1))
 
     # 6. The same replicas behind nginx, with the shipped configuration.
     log("6. every client and /ws through nginx (deploy/nginx.conf)")
@@ -666,7 +693,8 @@ def report():
     t = figures.get("throughput", {})
     lines = ["<!-- replicas:begin -->", "## Replicas behind a load balancer (`cargo xtask replicas`)", "",
              f"Three replicas of the release build on one Postgres {os.environ.get('PG_VERSION', '')}database behind "
-             "HAProxy (round robin, no stickiness), this 2-core machine, server-everything over streamable HTTP "
+             "HAProxy with [`deploy/haproxy.cfg`](../deploy/haproxy.cfg) as shipped (round robin, no stickiness), "
+             "this 2-core machine, server-everything over streamable HTTP "
              "as the upstream of every replica. Every client below, at once, through the balancer:", "",
              table(figures["spread"]["results"]), "",
              f"Calls served per replica: {figures['spread']['per_replica']}.", ""]
