@@ -1,6 +1,7 @@
 //! DNS-rebinding and cross-site protection for every route: the `Host` header must name this
 //! server (loopback names, or those given with `--allowed-hosts`), and a request that carries an
-//! `Origin` must come from this server's own origin or from a configured CORS origin.
+//! `Origin` must come from this server's own origin or from a configured CORS origin. The one
+//! exception is reading `/health` under any Host: probes address a replica by its IP.
 //!
 //! Why every route: with no token (the default), a web page on a rebinding domain sends
 //! same-origin requests whose `Host` is the attacker's name; refusing unknown hosts is what keeps
@@ -10,7 +11,7 @@
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
 use actix_web::{HttpResponse, web};
 
@@ -105,7 +106,13 @@ pub async fn check(
         .headers()
         .get(header::HOST)
         .map(|h| h.to_str().unwrap_or("\u{fffd}").to_string());
+    // The health check answers whatever Host it is asked under: orchestrators and load
+    // balancers probe a replica by its address (the kubelet sends `Host: POD_IP:PORT`, as do
+    // cloud load balancers' target checks); it changes nothing and tells little (its status,
+    // version and session counts).
+    let probe = req.path() == "/health" && matches!(*req.method(), Method::GET | Method::HEAD);
     if let Some(host) = &host
+        && !probe
         && !policy.host_allowed(host)
     {
         let detail = format!(

@@ -115,7 +115,6 @@ async fn dns_rebinding_reaches_no_route() {
         "/api/mcp-servers",
         "/ws",
         "/metrics",
-        "/health",
         "/docs/",
         "/openapi.json",
         "/vmcp/x/mcp",
@@ -126,6 +125,19 @@ async fn dns_rebinding_reaches_no_route() {
     }
     // Nothing was stored.
     assert_eq!(app.get("/api/mcp-servers").await.body, json!([]));
+    // Reading the health check is the exception: orchestrators and load balancers probe a
+    // replica by its address (the kubelet sends `Host: POD_IP:PORT`), never by a name vMCP knows.
+    for host in ["evil.example:8000", "10.244.1.7:8000"] {
+        let r = app
+            .send(Method::GET, "/health", &[("host", host)], None, None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{host}: {}", r.body);
+        assert_eq!(r.body["status"], "ok");
+        let r = app
+            .send(Method::POST, "/health", &[("host", host)], None, None)
+            .await;
+        assert_error(&r, StatusCode::FORBIDDEN, "VMCP_ALLOWED_HOSTS");
+    }
     // The names of this server pass, with any port; a configured name too.
     for host in ["localhost:8000", "127.0.0.1", "[::1]:9"] {
         let r = app
