@@ -169,27 +169,18 @@ fn the_kubernetes_settings_start_vmcp_and_its_probes_pass_as_the_kubelet_sends_t
         .find(|(n, _)| n == "VMCP_ALLOWED_HOSTS")
         .and_then(|(_, v)| v.clone())
         .unwrap();
+    let api = |host: &str, token: Option<&str>| {
+        let mut request = client.get(format!("{base}/api/vmcps")).header("host", host);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().unwrap().status()
+    };
+    let token = Some("the-deployment-token");
     for host in allowed.split(',') {
-        let r = client
-            .get(format!("{base}/api/vmcps"))
-            .header("host", format!("{host}:8000"))
-            .bearer_auth("the-deployment-token")
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 200, "{host}");
-        let r = client
-            .get(format!("{base}/api/vmcps"))
-            .header("host", format!("{host}:8000"))
-            .send()
-            .unwrap();
-        assert_eq!(r.status(), 401, "{host} without the token");
+        assert_eq!(api(&format!("{host}:8000"), token), 200, "{host}");
+        assert_eq!(api(&format!("{host}:8000"), None), 401, "{host}, no token");
     }
-    let r = client
-        .get(format!("{base}/api/vmcps"))
-        .header("host", format!("10.244.1.7:{port}"))
-        .bearer_auth("the-deployment-token")
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(api(&format!("10.244.1.7:{port}"), token), 403);
     assert!(vmcp.terminate().success());
 }
