@@ -1,7 +1,8 @@
 //! DNS-rebinding and cross-site protection for every route: the `Host` header must name this
 //! server (loopback names, or those given with `--allowed-hosts`), and a request that carries an
 //! `Origin` must come from this server's own origin or from a configured CORS origin. The one
-//! exception is reading `/health` under any Host: probes address a replica by its IP.
+//! exception is `GET /health` under any Host, for probes that address a replica by its IP: it
+//! answers its status code and `{"status"}` alone.
 //!
 //! Why every route: with no token (the default), a web page on a rebinding domain sends
 //! same-origin requests whose `Host` is the attacker's name; refusing unknown hosts is what keeps
@@ -106,15 +107,13 @@ pub async fn check(
         .headers()
         .get(header::HOST)
         .map(|h| h.to_str().unwrap_or("\u{fffd}").to_string());
-    // The health check answers whatever Host it is asked under: orchestrators and load
-    // balancers probe a replica by its address (the kubelet sends `Host: POD_IP:PORT`, as do
-    // cloud load balancers' target checks); it changes nothing and tells little (its status,
-    // version and session counts).
-    let probe = req.path() == "/health" && matches!(*req.method(), Method::GET | Method::HEAD);
-    if let Some(host) = &host
-        && !probe
-        && !policy.host_allowed(host)
-    {
+    let foreign = host.as_deref().is_some_and(|h| !policy.host_allowed(h));
+    // Probes address a replica by its IP (the kubelet sends `Host: POD_IP:PORT`, and so do
+    // cloud load balancers' target checks): reading the health check under any Host gets its
+    // status code and no more, since a DNS-rebinding page could read the rest.
+    let probe = foreign && req.method() == Method::GET && req.path() == "/health";
+    if foreign && !probe {
+        let host = host.as_deref().unwrap_or_default();
         let detail = format!(
             "this server does not answer to the host {host:?} (protection against DNS \
              rebinding); if clients reach it under that name, add it with --allowed-hosts or \
@@ -133,7 +132,19 @@ pub async fn check(
             return Ok(req.into_response(refuse("origin not allowed", detail)));
         }
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let response = next.call(req).await?;
+    if probe {
+        let status = response.status();
+        let word = if status.is_success() {
+            "ok"
+        } else {
+            "unavailable"
+        };
+        return Ok(response.into_response(
+            HttpResponse::build(status).json(serde_json::json!({ "status": word })),
+        ));
+    }
+    Ok(response.map_into_boxed_body())
 }
 
 #[cfg(test)]

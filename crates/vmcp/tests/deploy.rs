@@ -23,10 +23,11 @@ fn port_of(base: &str) -> String {
     base.rsplit(':').next().unwrap().to_string()
 }
 
-/// The Dockerfile's HEALTHCHECK, run as Docker runs its exec form, against a vMCP on the port
-/// the image serves on (8000 there, a free one here): healthy while it serves, not once it stops.
+/// The Dockerfile's HEALTHCHECK, run as Docker runs its exec form, with the image's `VMCP_BIND`
+/// naming the port: alive while vMCP answers HTTP there; not when something there accepts the
+/// connection but never answers, nor once vMCP has stopped.
 #[test]
-fn the_image_health_check_passes_while_vmcp_serves_and_fails_once_it_stops() {
+fn the_image_health_check_passes_while_vmcp_answers_and_fails_otherwise() {
     let dockerfile = read("deploy/Dockerfile");
     let line = dockerfile
         .lines()
@@ -34,31 +35,36 @@ fn the_image_health_check_passes_while_vmcp_serves_and_fails_once_it_stops() {
         .expect("the Dockerfile has a HEALTHCHECK");
     let argv: Vec<String> = serde_json::from_str(&line[line.find("CMD ").unwrap() + 4..])
         .expect("the HEALTHCHECK's exec form is a JSON array");
-    assert!(argv.join(" ").contains("/8000"), "{argv:?}");
+    assert!(dockerfile.contains("ENV VMCP_BIND=0.0.0.0:8000"));
     if !Path::new(&argv[0]).exists() {
         eprintln!("SKIPPED: the image's health check needs {}", argv[0]);
         return;
     }
+    let check = |port: &str| {
+        Command::new(&argv[0])
+            .args(&argv[1..])
+            .env("VMCP_BIND", format!("0.0.0.0:{port}"))
+            .output()
+            .unwrap()
+    };
+    // A port that takes connections and never answers (a hung process) is not alive.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_port = mute.local_addr().unwrap().port().to_string();
+    assert!(!check(&mute_port).status.success(), "a mute port passed");
     let dir = tempfile::tempdir().unwrap();
     let mut vmcp = Running::start(
         &["--bind", "127.0.0.1:0"],
         &[("VMCP_DATABASE_URL", &sqlite_url(&dir))],
     );
     let port = port_of(&vmcp.base());
-    let check = || {
-        Command::new(&argv[0])
-            .args(argv[1..].iter().map(|a| a.replace("8000", &port)))
-            .output()
-            .unwrap()
-    };
-    let healthy = check();
+    let alive = check(&port);
     assert!(
-        healthy.status.success(),
-        "healthy vMCP, failed check: {}",
-        String::from_utf8_lossy(&healthy.stderr)
+        alive.status.success(),
+        "vMCP serves, the check failed: {}",
+        String::from_utf8_lossy(&alive.stderr)
     );
     assert!(vmcp.terminate().success());
-    assert!(!check().status.success(), "a stopped vMCP passed the check");
+    assert!(!check(&port).status.success(), "a stopped vMCP passed");
 }
 
 /// The environment of the Deployment's container: `(name, literal value or None)`.
@@ -157,6 +163,15 @@ fn the_kubernetes_settings_start_vmcp_and_its_probes_pass_as_the_kubelet_sends_t
     let status = ready.status();
     let body: serde_json::Value = ready.json().unwrap();
     assert_eq!(status, 200, "the readiness probe: {body}");
+    assert_eq!(body, serde_json::json!({"status": "ok"}));
+    // Under a name it serves, the whole answer: this replica is the pod.
+    let body: serde_json::Value = client
+        .get(format!("{base}/health"))
+        .header("host", "vmcp:8000")
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(body["replica"], pod, "{body}");
 
     assert!(manifest.contains("tcpSocket: {port: http}"));

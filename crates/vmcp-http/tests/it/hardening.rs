@@ -127,17 +127,35 @@ async fn dns_rebinding_reaches_no_route() {
     assert_eq!(app.get("/api/mcp-servers").await.body, json!([]));
     // Reading the health check is the exception: orchestrators and load balancers probe a
     // replica by its address (the kubelet sends `Host: POD_IP:PORT`), never by a name vMCP knows.
+    // Under such a Host it answers its status and nothing a rebinding page could use.
     for host in ["evil.example:8000", "10.244.1.7:8000"] {
         let r = app
             .send(Method::GET, "/health", &[("host", host)], None, None)
             .await;
         assert_eq!(r.status, StatusCode::OK, "{host}: {}", r.body);
-        assert_eq!(r.body["status"], "ok");
-        let r = app
-            .send(Method::POST, "/health", &[("host", host)], None, None)
-            .await;
-        assert_error(&r, StatusCode::FORBIDDEN, "VMCP_ALLOWED_HOSTS");
+        assert_eq!(r.body, json!({"status": "ok"}));
+        for (method, path) in [
+            (Method::POST, "/health"),
+            (Method::HEAD, "/health"),
+            (Method::GET, "/%68ealth"),
+            (Method::GET, "//health"),
+            (Method::GET, "/health/"),
+            (Method::GET, "/health/../api/vmcps"),
+        ] {
+            let r = app
+                .send(method.clone(), path, &[("host", host)], None, None)
+                .await;
+            assert_eq!(
+                r.status,
+                StatusCode::FORBIDDEN,
+                "{method} {path} under {host}"
+            );
+        }
     }
+    // Under its own names it says all it has.
+    let r = app.get("/health").await;
+    assert_eq!(r.body["status"], "ok");
+    assert!(r.body["version"].is_string(), "{}", r.body);
     // The names of this server pass, with any port; a configured name too.
     for host in ["localhost:8000", "127.0.0.1", "[::1]:9"] {
         let r = app
