@@ -293,20 +293,18 @@ pub fn bind(state: AppState, addr: &str, workers: Option<usize>) -> std::io::Res
 /// get up to 10 s to finish, then the MCP sessions and their event streams end, and the other
 /// requests in flight get up to 10 s. Call within an actix system.
 pub fn bind_until_signal(state: AppState, addr: &str) -> std::io::Result<Bound> {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Listened for before the socket is bound: a signal that arrives once the address is taken
+    // (and announced) stops gracefully, never by the default action that ends the process at
+    // once.
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
     let mcp = state.mcp.clone();
     let bound = bind_inner(state, addr, None, true)?;
     let handle = bound.server.handle();
     actix_web::rt::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::error!("cannot listen for SIGTERM: {e}");
-                    return;
-                }
-            };
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received, stopping"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received, stopping"),
             _ = term.recv() => tracing::info!("SIGTERM received, stopping"),
         }
         handle.pause().await;

@@ -65,6 +65,20 @@ fn the_default_database_is_created_under_home_and_its_path_printed() {
     assert!(vmcp.terminate().success());
 }
 
+/// An orchestrator may stop a replica the moment it has started (a rollout superseded, a scale
+/// down): SIGTERM right after "listening" is a graceful stop, not the signal's default action.
+#[test]
+fn sigterm_right_after_listening_is_a_graceful_stop() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/v.db", dir.path().display());
+        let mut vmcp = Running::start(&["--bind", "127.0.0.1:0"], &[("VMCP_DATABASE_URL", &url)]);
+        vmcp.base();
+        let status = vmcp.terminate();
+        assert!(status.success(), "{status}: {}", vmcp.seen.join("\n"));
+    }
+}
+
 #[test]
 fn a_taken_port_is_a_clear_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
