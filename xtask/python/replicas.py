@@ -701,7 +701,7 @@ def report():
     ng = figures.get("nginx")
     if ng:
         lines += [f"Through nginx with [`deploy/nginx.conf`](../deploy/nginx.conf) as shipped (round robin; "
-                  f"`ip_hash` for legacy SSE), every client again, and `/ws` ({ng['ws']}) hearing the calls' log "
+                  f"source hashing for legacy SSE), every client again, and `/ws` ({ng['ws']}) hearing the calls' log "
                   f"entries. Calls served per replica: {ng['per_replica']}.", "", table(ng["results"]), ""]
     c = figures.get("config", {})
     lines += [f"A vMCP changed through one replica: a session held through the balancer got `tools/list_changed` "
