@@ -297,8 +297,13 @@ pub fn bind_until_signal(state: AppState, addr: &str) -> std::io::Result<Bound> 
     // Listened for before the socket is bound: a signal that arrives once the address is taken
     // (and announced) stops gracefully, never by the default action that ends the process at
     // once.
-    let mut term = signal(SignalKind::terminate())?;
-    let mut interrupt = signal(SignalKind::interrupt())?;
+    let listen = |kind| {
+        signal(kind).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot listen for SIGTERM/SIGINT: {e}"))
+        })
+    };
+    let mut term = listen(SignalKind::terminate())?;
+    let mut interrupt = listen(SignalKind::interrupt())?;
     let mcp = state.mcp.clone();
     let bound = bind_inner(state, addr, None, true)?;
     let handle = bound.server.handle();

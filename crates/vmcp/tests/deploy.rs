@@ -8,11 +8,10 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::Running;
+use common::{Running, repo};
 
 fn read(path: &str) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    std::fs::read_to_string(root.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    std::fs::read_to_string(repo().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn sqlite_url(dir: &tempfile::TempDir) -> String {
@@ -177,8 +176,8 @@ fn the_kubernetes_settings_start_vmcp_and_its_probes_pass_as_the_kubelet_sends_t
     assert!(manifest.contains("tcpSocket: {port: http}"));
     std::net::TcpStream::connect(format!("127.0.0.1:{port}")).expect("the liveness probe");
 
-    // The names the Deployment allows reach the API with its token, and only with it; another
-    // name does not, token or not.
+    // The names the Deployment allows reach the API with its token, and only with it; the pod's
+    // address does not, even with the token.
     let allowed = env
         .iter()
         .find(|(n, _)| n == "VMCP_ALLOWED_HOSTS")

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Running, post_ok};
+use common::{Running, post_ok, repo};
 use serde_json::{Value, json};
 
 const MACHINE: (&str, &str) = ("machine", "machine-secret-0123456789");
@@ -26,10 +26,6 @@ fn tools_dir() -> PathBuf {
         .unwrap_or_else(|| {
             PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/vmcp-tools")
         })
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 fn node() -> PathBuf {

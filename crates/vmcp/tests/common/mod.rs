@@ -6,6 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// The repository's root (its `deploy/`, `xtask/` and docs).
+pub fn repo() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
 pub struct Running {
     pub child: Child,
     pub lines: mpsc::Receiver<String>,
