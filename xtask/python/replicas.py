@@ -30,6 +30,7 @@ import argparse
 import atexit
 import asyncio
 import base64
+import faulthandler
 import json
 import os
 import re
@@ -39,6 +40,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -117,6 +119,38 @@ def stop_all():
 
 
 atexit.register(stop_all)
+
+
+async def bounded(proc, seconds):
+    """A driver's output; one that has not ended within `seconds` is killed (what it printed is
+    kept, its stderr says so): a request nobody answers is a failure, never a hung run."""
+    try:
+        return await asyncio.wait_for(proc.communicate(), seconds)
+    except asyncio.TimeoutError:
+        proc.kill()
+        out, err = await proc.communicate()
+        return out, err + f"\nkilled: not done within {seconds} s".encode()
+
+
+def watchdog(minutes):
+    """The whole run is bounded too: past `minutes` every thread's stack is printed, the parts
+    are stopped, and the run fails (CI has a time limit; a silent hang would use all of it)."""
+    def fire():
+        print(f"FAIL replicas: not done within {minutes} min; where each thread was:", flush=True)
+        faulthandler.dump_traceback(all_threads=True)
+        for name in ("r0", "r1", "r2", "haproxy", "nginx"):
+            path = os.path.join(args.out, f"{name}.log")
+            if os.path.exists(path):
+                tail = open(path, "rb").read()[-2000:].decode(errors="replace")
+                print(f"--- the end of {path}\n{tail}", flush=True)
+        stop_all()
+        os._exit(1)
+    timer = threading.Timer(minutes * 60, fire)
+    timer.daemon = True
+    timer.start()
+
+
+watchdog(25 if args.quick else 75)
 
 
 def cpu_seconds(pids):
@@ -353,7 +387,7 @@ async def node_client(which, calls, seconds, workers=2, url=None):
         args.node, os.path.join(ROOT, "xtask/node/replicas.mjs"), "--npm-dir", args.npm_dir, "--url", url or MCP,
         "--client", which, "--tool", TOOL, "--calls", str(calls), "--seconds", str(seconds),
         "--workers", str(workers), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
+    out, err = await bounded(proc, seconds + 90)
     try:
         return json.loads(out.decode().strip().splitlines()[-1])
     except Exception:  # noqa: BLE001
@@ -366,7 +400,7 @@ async def rmcp_client(url, calls, seconds, workers=2):
         args.bench, "--drive", url, "--drive-tool", TOOL, "--drive-calls", str(calls),
         "--drive-seconds", str(seconds), "--drive-workers", str(workers),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
+    out, err = await bounded(proc, seconds + 90)
     try:
         r = json.loads(out.decode().strip().splitlines()[-1])
         r["client"] = "rmcp (Rust SDK)"
@@ -601,17 +635,20 @@ async def main():
         child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         proc = await asyncio.create_subprocess_exec(
             args.bench, "--drive", url, "--drive-tool", tool, "--drive-calls", str(n), "--drive-workers", "16",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, _ = await proc.communicate()
+            "--drive-seconds", "120", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await bounded(proc, 120 + 90)
         child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        r = json.loads(out.decode().strip().splitlines()[-1])
+        try:
+            r = json.loads(out.decode().strip().splitlines()[-1])
+        except (IndexError, ValueError):
+            r = {"ok": 0, "failed": n, "per_second": 0, "p50_ms": 0, "errors": [f"driver: {err.decode()[-500:]}"]}
         calls_done = max(1, r["ok"] + r["failed"])
         cpu = {k: (cpu_seconds(v) - cpu0[k]) * 1000 / calls_done for k, v in groups.items()}
         cpu["client"] = ((child1.ru_utime + child1.ru_stime) - (child0.ru_utime + child0.ru_stime)) * 1000 / calls_done
         r["cpu_ms_per_call"] = cpu
         through[label] = r
-        check(r["failed"] == 0, f"throughput: {label}: {r['per_second']:.0f} calls/s, p50 {r['p50_ms']:.2f} ms, "
-                                f"{r['failed']} failed")
+        check(r["failed"] == 0, f"throughput: {label}: {r['per_second']:.0f} calls/s, p50 {r['p50_ms'] or 0:.2f} ms, "
+                                f"{r['failed']} failed {r.get('errors', [])[:2]}")
     figures["throughput"] = through
 
     # 5. Sessions: 10,000 idle legacy sessions on r2, then released; stateless requests hold none.

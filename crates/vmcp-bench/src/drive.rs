@@ -15,6 +15,11 @@ use serde_json::json;
 
 use crate::load::{Sample, mcp_session};
 
+/// How long opening a session (initialize, then initialized) may take.
+const OPEN_WITHIN: Duration = Duration::from_secs(30);
+/// How long closing a session (DELETE, bounded by rmcp at 5 s, and the transport's end) may take.
+const CLOSE_WITHIN: Duration = Duration::from_secs(15);
+
 pub struct Drive {
     pub url: String,
     pub tool: String,
@@ -36,7 +41,11 @@ pub async fn run(d: Drive) -> Result<serde_json::Value> {
             let mut failed = 0usize;
             let mut session_errors = 0usize;
             let mut errors = Vec::new();
-            let session = mcp_session(&url).await?;
+            // Every wait is bounded: a request the gateway never answers is a failure to report,
+            // not a run that hangs (a balancer holds an unanswered request for its server timeout).
+            let session = tokio::time::timeout(OPEN_WITHIN, mcp_session(&url))
+                .await
+                .map_err(|_| anyhow::anyhow!("initialize not answered within {OPEN_WITHIN:?}"))??;
             let protocol = session
                 .peer_info()
                 .map(|i| i.protocol_version.to_string())
@@ -64,7 +73,13 @@ pub async fn run(d: Drive) -> Result<serde_json::Value> {
                     }
                 }
             }
-            let _ = session.cancel().await;
+            if tokio::time::timeout(CLOSE_WITHIN, session.cancel())
+                .await
+                .is_err()
+            {
+                failed += 1;
+                errors.push(format!("session: not closed within {CLOSE_WITHIN:?}"));
+            }
             anyhow::Ok((ok, failed, session_errors, errors, protocol))
         }));
     }

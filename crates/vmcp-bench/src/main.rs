@@ -93,8 +93,11 @@ fn main() -> Result<()> {
             workers: args.drive_workers,
             calls: args.drive_calls,
             seconds: args.drive_seconds,
-        }))?;
-        println!("{out}");
+        }));
+        // Whatever a client left behind (a blocking task, a stream) does not hold the exit: the
+        // caller waits for this process to end, not only for its line.
+        runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+        println!("{}", out?);
         return Ok(());
     }
     let bin_dir = match &args.bin_dir {
