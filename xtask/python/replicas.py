@@ -125,11 +125,15 @@ async def bounded(proc, seconds):
     """A driver's output; one that has not ended within `seconds` is killed (what it printed is
     kept, its stderr says so): a request nobody answers is a failure, never a hung run."""
     try:
-        return await asyncio.wait_for(proc.communicate(), seconds)
+        out, err = await asyncio.wait_for(proc.communicate(), seconds)
     except asyncio.TimeoutError:
         proc.kill()
         out, err = await proc.communicate()
-        return out, err + f"\nkilled: not done within {seconds} s".encode()
+        err += f"\nkilled: not done within {seconds} s".encode()
+    for line in err.decode(errors="replace").splitlines():
+        if line.startswith(("drive:", "killed:")):
+            print(f"info {line}", flush=True)
+    return out, err
 
 
 def watchdog(minutes):

@@ -73,12 +73,13 @@ pub async fn run(d: Drive) -> Result<serde_json::Value> {
                     }
                 }
             }
+            // Every call has its answer by now: a close that does not end is the client's own
+            // (rmcp bounds its DELETE at 5 s), said on stderr, and the process does not wait on it.
             if tokio::time::timeout(CLOSE_WITHIN, session.cancel())
                 .await
                 .is_err()
             {
-                failed += 1;
-                errors.push(format!("session: not closed within {CLOSE_WITHIN:?}"));
+                eprintln!("drive: worker {w}: the session did not close within {CLOSE_WITHIN:?}");
             }
             anyhow::Ok((ok, failed, session_errors, errors, protocol))
         }));
