@@ -187,6 +187,10 @@ struct Roots {
     answers: u64,
 }
 
+/// The roots key of every client that declared no roots, sessions and stateless requests
+/// alike: their roots are the same (none).
+pub const NO_ROOTS: &str = "no roots";
+
 /// How long `sync_roots` waits for an upstream to ask for roots after being told they changed.
 pub const ROOTS_ASK_WAIT: Duration = Duration::from_secs(1);
 /// How long a call waits after its roots were answered, for the server to store them.

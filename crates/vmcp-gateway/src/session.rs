@@ -347,8 +347,20 @@ impl VmcpSession {
         }
     }
 
-    /// The call of a client of this session (2025-era: asked directly).
+    /// The call of a client of this session (2025-era: asked directly). A client that declared
+    /// no roots has the roots of every other such client (none): an upstream that last got
+    /// those is not told they changed before its call (a round trip, and a log line the
+    /// upstream may send to every session, per call of many rootless clients taking turns).
     fn session_call(&self, context: &RequestContext<RoleServer>) -> SessionCall {
+        let declares_roots = context
+            .peer
+            .peer_info()
+            .is_some_and(|i| i.capabilities.roots.is_some());
+        let roots_key = if declares_roots {
+            self.state.id.clone()
+        } else {
+            crate::relay::NO_ROOTS.to_string()
+        };
         SessionCall {
             caller: Caller {
                 progress: ProgressTarget::new(
@@ -356,7 +368,7 @@ impl VmcpSession {
                     context.meta.get_progress_token(),
                 ),
                 asker: Asker::Session(context.peer.clone()),
-                roots_key: Some(self.state.id.clone()),
+                roots_key: Some(roots_key),
             },
         }
     }
@@ -380,16 +392,17 @@ impl VmcpSession {
             .unwrap_or_else(|| stateless_client_id(context.client_info().as_ref()));
         let principal = format!("{}\n{client}\n{method}\n{target}", self.state.vmcp_id);
         // Stateless clients have no identity across requests but their name: an upstream that
-        // last saw the roots of this client's name (or, for clients without roots, of another
-        // client without roots) is not asked to fetch them again before every call. Two
-        // instances of one client share their roots this way (docs/mcp.md says so).
+        // last saw the roots of this client's name (or, for clients without roots, of any
+        // client without roots, stateless or not) is not asked to fetch them again before
+        // every call. Two instances of one client share their roots this way (docs/mcp.md
+        // says so).
         let declares_roots = context
             .client_capabilities()
             .is_some_and(|c| c.roots.is_some());
         let roots_key = if declares_roots {
             format!("stateless\n{}\n{client}", self.state.vmcp_id)
         } else {
-            "stateless\nno roots".to_string()
+            crate::relay::NO_ROOTS.to_string()
         };
         self.gateway
             .mrtr

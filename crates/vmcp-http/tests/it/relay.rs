@@ -217,6 +217,67 @@ async fn each_client_of_a_shared_upstream_sees_its_own_roots() {
     app.stop().await;
 }
 
+/// How many times `server` asked its client for roots, as its `roots` tool says.
+async fn roots_asked(c: &RunningService<RoleClient, ()>, server: &str) -> u64 {
+    let r = c
+        .call_tool(params(&format!("{server}.roots"), json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{server}.roots: {e}"));
+    serde_json::to_value(r).unwrap()["structuredContent"]["asked"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{server}.roots has no count"))
+}
+
+#[actix_web::test]
+async fn clients_without_roots_taking_turns_do_not_make_the_upstream_ask_again() {
+    let app = TestApp::start(TestDatabase::sqlite()).await;
+    let (_beta, _vmcp) = team(&app).await;
+    let url = format!("{}/vmcp/team/mcp", app.base);
+    // What most SDK clients are by default: no roots declared. Sessions and stateless alike.
+    let mut rootless = Vec::new();
+    for stateless in [false, false, false, true] {
+        let transport = StreamableHttpClientTransport::from_uri(url.clone());
+        let mode = if stateless {
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            }
+        } else {
+            ClientLifecycleMode::Initialize
+        };
+        rootless.push(().serve_with_lifecycle(transport, mode).await.unwrap());
+    }
+    // The members ask for roots once after connecting (answered with an empty list).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut before = Vec::new();
+    for server in ["alpha", "beta"] {
+        loop {
+            let asked = roots_asked(&rootless[0], server).await;
+            if asked >= 1 {
+                before.push(asked);
+                break;
+            }
+            assert!(Instant::now() < deadline, "{server} never asked for roots");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    // Their roots are all the same (none): turns between them are not roots changes.
+    for _ in 0..3 {
+        for c in &rootless {
+            for (server, asked) in ["alpha", "beta"].iter().zip(&before) {
+                assert_eq!(
+                    roots_asked(c, server).await,
+                    *asked,
+                    "{server} was told the roots changed between clients that have none"
+                );
+            }
+        }
+    }
+    for c in rootless {
+        c.cancel().await.unwrap();
+    }
+    app.stop().await;
+}
+
 #[actix_web::test]
 async fn sampling_and_elicitation_reach_clients_of_both_eras() {
     let app = TestApp::start(TestDatabase::sqlite()).await;
