@@ -299,6 +299,27 @@ async fn end_orphans() {
     reap_orphans();
 }
 
+/// The tracing filter for `--log`. rmcp's debug and trace events dump whole messages, arguments
+/// after substitution (so secrets) included: only a filter that names rmcp itself gets them.
+/// Otherwise rmcp logs at the filter's default level, but never more than info (`--log warn`
+/// must not print rmcp's line per notification received).
+fn log_filter(log: &str) -> String {
+    use tracing_subscriber::filter::LevelFilter;
+    if log.contains("rmcp") {
+        return log.to_string();
+    }
+    // The default level is the directive that names no target (the last one wins); none: off.
+    let default = log
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty() && !d.contains('=') && !d.contains('['))
+        .filter_map(|d| d.parse::<LevelFilter>().ok())
+        .next_back()
+        .unwrap_or(LevelFilter::OFF);
+    let rmcp = default.min(LevelFilter::INFO);
+    format!("{log},rmcp={}", rmcp.to_string().to_lowercase())
+}
+
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
     raise_open_files_limit();
     let tokens: Vec<String> = args
@@ -315,13 +336,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     check_exposure(&args, &tokens)?;
-    // rmcp's debug and trace events dump whole messages, arguments after substitution (so
-    // secrets) included: only a filter that names rmcp itself gets them.
-    let filter = if args.log.contains("rmcp") {
-        args.log.clone()
-    } else {
-        format!("{},rmcp=info", args.log)
-    };
+    let filter = log_filter(&args.log);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&filter)
@@ -429,4 +444,30 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     served?;
     tracing::info!("stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+
+    #[test]
+    fn rmcp_logs_at_the_default_level_never_above_info() {
+        assert_eq!(log_filter("warn"), "warn,rmcp=warn");
+        assert_eq!(log_filter("error"), "error,rmcp=error");
+        assert_eq!(log_filter("info"), "info,rmcp=info");
+        assert_eq!(log_filter("debug"), "debug,rmcp=info");
+        assert_eq!(log_filter("trace"), "trace,rmcp=info");
+        assert_eq!(
+            log_filter("vmcp_gateway=debug,warn"),
+            "vmcp_gateway=debug,warn,rmcp=warn"
+        );
+        assert_eq!(
+            log_filter("vmcp_gateway=debug"),
+            "vmcp_gateway=debug,rmcp=off"
+        );
+        assert_eq!(log_filter("info,rmcp=trace"), "info,rmcp=trace");
+        for log in ["warn", "vmcp_gateway=debug", "info,rmcp=trace"] {
+            tracing_subscriber::EnvFilter::try_new(log_filter(log)).expect(log);
+        }
+    }
 }
