@@ -770,7 +770,7 @@ def report():
                          + " |")
         lines += ["", "Every process shares the same two cores, so a call costs the sum of its row: more replicas "
                   "add no cores here, only a hop through HAProxy and more sessions to the upstream; through vMCP "
-                  "a call also costs the log (the Postgres column) and more work in the upstream. On separate "
+                  "a call also costs the log (the Postgres column). On separate "
                   "machines the vMCP column is what each replica adds, and replicas add up until the upstream or "
                   "Postgres (the log) is the bottleneck: see docs/deployment.md.", ""]
     if s:
