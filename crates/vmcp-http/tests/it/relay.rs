@@ -87,7 +87,11 @@ type Running = RunningService<RoleClient, TestClient>;
 
 /// `stateless`: a 2026-07-28 client (server/discover, per-request `_meta`); otherwise a
 /// 2025-era session (initialize).
-async fn client(url: &str, handler: TestClient, stateless: bool) -> Running {
+async fn client<H: ClientHandler>(
+    url: &str,
+    handler: H,
+    stateless: bool,
+) -> RunningService<RoleClient, H> {
     let transport = StreamableHttpClientTransport::from_uri(url.to_string());
     let mode = if stateless {
         ClientLifecycleMode::Discover {
@@ -236,15 +240,7 @@ async fn clients_without_roots_taking_turns_do_not_make_the_upstream_ask_again()
     // What most SDK clients are by default: no roots declared. Sessions and stateless alike.
     let mut rootless = Vec::new();
     for stateless in [false, false, false, true] {
-        let transport = StreamableHttpClientTransport::from_uri(url.clone());
-        let mode = if stateless {
-            ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            }
-        } else {
-            ClientLifecycleMode::Initialize
-        };
-        rootless.push(().serve_with_lifecycle(transport, mode).await.unwrap());
+        rootless.push(client(&url, (), stateless).await);
     }
     // The members ask for roots once after connecting (answered with an empty list).
     let deadline = Instant::now() + Duration::from_secs(10);
