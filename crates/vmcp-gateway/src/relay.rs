@@ -162,8 +162,10 @@ impl ProgressTarget {
 pub struct Caller {
     pub progress: ProgressTarget,
     pub asker: Asker,
-    /// Identifies the client's roots across calls (its session); `None` for stateless calls,
-    /// whose roots are asked again whenever an upstream wants them.
+    /// Identifies the client's roots across calls: its session's id, a stateless client's
+    /// name and version, or `NO_ROOTS` for every client that declared none. `None` (a caller
+    /// with no roots identity) makes every call re-synchronise the roots of a server that uses
+    /// them.
     pub roots_key: Option<String>,
 }
 

@@ -242,16 +242,20 @@ async fn clients_without_roots_taking_turns_do_not_make_the_upstream_ask_again()
     for stateless in [false, false, false, true] {
         rootless.push(client(&url, (), stateless).await);
     }
-    // The members ask for roots once after connecting (answered with an empty list).
+    // The members ask for roots once after connecting (answered with an empty list); a first
+    // call may still find them told (that ask can cross the call), so the count is taken once
+    // two calls agree.
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut before = Vec::new();
     for server in ["alpha", "beta"] {
+        let mut last = 0;
         loop {
             let asked = roots_asked(&rootless[0], server).await;
-            if asked >= 1 {
+            if asked >= 1 && asked == last {
                 before.push(asked);
                 break;
             }
+            last = asked;
             assert!(Instant::now() < deadline, "{server} never asked for roots");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -268,6 +272,27 @@ async fn clients_without_roots_taking_turns_do_not_make_the_upstream_ask_again()
             }
         }
     }
+    // A client with roots among them: each call still reaches the server with its caller's.
+    let with_roots = client(&url, TestClient::new("r"), false).await;
+    for round in 0..2 {
+        for server in ["alpha", "beta"] {
+            let seen = uris(&roots_seen(&with_roots, server).await);
+            assert_eq!(seen, vec!["file:///roots/r"], "round {round}: {server}");
+            for c in [&rootless[1], &rootless[3]] {
+                let r = c
+                    .call_tool(params(&format!("{server}.roots"), json!({})))
+                    .await
+                    .unwrap();
+                let seen = serde_json::to_value(r).unwrap()["structuredContent"]["roots"].clone();
+                assert_eq!(
+                    seen,
+                    json!([]),
+                    "round {round}: {server} for a rootless client"
+                );
+            }
+        }
+    }
+    with_roots.cancel().await.unwrap();
     for c in rootless {
         c.cancel().await.unwrap();
     }
