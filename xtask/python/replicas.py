@@ -8,7 +8,9 @@ What it checks (exit 1 on any failure), with server-everything as the upstream:
   1. spread: the Python SDK (legacy session and auto/2026-07-28), the TypeScript SDK 1.x (legacy
      session), the TypeScript client 2.x (auto) and the rmcp client make hundreds of calls through
      a round-robin balancer with no stickiness; zero failures and zero session errors, and every
-     replica served calls; the legacy SSE transport through the balancer's source-hashed backend.
+     replica served calls; the legacy SSE transport through the balancer's source-hashed backend;
+     a Python SDK session held on r0 hears r0's upstream fetch roots at most a few times (none of
+     these clients declares roots, so their turns are no roots changes).
   2. config: a vMCP changed through one replica: a session held through the balancer hears
      `tools/list_changed`, and lists through the balancer show the change (time to each).
   3. stop: under load from every client, one replica gets SIGTERM and is started again: clients go
@@ -399,18 +401,36 @@ async def node_client(which, calls, seconds, workers=2, url=None):
                 "errors": [f"driver: {err.decode()[-500:]}"]}
 
 
-async def rmcp_client(url, calls, seconds, workers=2):
+async def rmcp_client(url, calls, seconds, workers=2, tool=TOOL):
     proc = await asyncio.create_subprocess_exec(
-        args.bench, "--drive", url, "--drive-tool", TOOL, "--drive-calls", str(calls),
+        args.bench, "--drive", url, "--drive-tool", tool, "--drive-calls", str(calls),
         "--drive-seconds", str(seconds), "--drive-workers", str(workers),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await bounded(proc, seconds + 90)
     try:
         r = json.loads(out.decode().strip().splitlines()[-1])
-        r["client"] = "rmcp (Rust SDK)"
-        return r
-    except Exception:  # noqa: BLE001
-        return {"client": "rmcp", "ok": 0, "failed": 1, "session_errors": 0, "errors": [f"driver: {err.decode()[-500:]}"]}
+    except (IndexError, ValueError):
+        r = {"ok": 0, "failed": 1, "session_errors": 0, "per_second": 0, "p50_ms": 0, "p99_ms": 0,
+             "errors": [f"driver: {err.decode()[-500:]}"]}
+    r["client"] = "rmcp (Rust SDK)"
+    return r
+
+
+async def roots_listener(base, done):
+    """A Python SDK session held on one replica until `done`, counting the upstream's log lines it
+    hears that say the upstream fetched its client's roots (server-everything logs "Roots
+    updated" each time; vMCP passes an upstream's log lines on to every session it holds)."""
+    heard = 0
+
+    async def on_log(params):
+        nonlocal heard
+        if "Roots updated" in str(params.data):
+            heard += 1
+    async with Client(f"{base}/vmcp/team/mcp", mode="legacy", logging_callback=on_log,
+                      client_info=types.Implementation(name="replicas-roots-listener", version="1")):
+        await done.wait()
+        await asyncio.sleep(0.5)
+    return heard
 
 
 def every_client(calls, seconds, base=None):
@@ -531,13 +551,23 @@ async def main():
     # 1. Spread: every client through the round-robin balancer.
     log("1. every client through the balancer")
     before = tools_calls_per_replica()
+    done = asyncio.Event()
+    listener = asyncio.create_task(roots_listener(R[0], done))
+    await asyncio.sleep(1)
     results = await asyncio.gather(*every_client(calls, 120), python_client("legacy", 60, 60, 1, "sse"))
+    done.set()
+    heard = await listener
     after = tools_calls_per_replica()
     spread = [a - b for a, b in zip(after, before)]
     for r in results:
         check(r["failed"] == 0 and r["session_errors"] == 0 and r["ok"] > 0,
               f"spread: {r['client']} ({r.get('protocol')}): {r['ok']} ok, {r['failed']} failed {r['errors'][:2]}")
     check(all(n > 0 for n in spread), f"spread: every replica served calls {spread}")
+    # None of these clients declares roots: their turns are no roots changes, so r0's upstream
+    # fetches roots about once for its connection, not once per turn between sessions (hundreds
+    # of times here, each line sent to every session, when it was).
+    check(heard <= 5, f"spread: a session on r0 heard r0's upstream fetch roots {heard} times while it served "
+                      f"{tools_calls_per_replica()[0] - before[0]} calls of clients without roots")
     figures["spread"] = {"results": results, "per_replica": spread}
 
     # What a browser needs, through HAProxy (deploy/haproxy.cfg as shipped).
@@ -637,21 +667,14 @@ async def main():
                   "Postgres": postgres_pids()}
         cpu0 = {k: cpu_seconds(v) for k, v in groups.items()}
         child0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        proc = await asyncio.create_subprocess_exec(
-            args.bench, "--drive", url, "--drive-tool", tool, "--drive-calls", str(n), "--drive-workers", "16",
-            "--drive-seconds", "120", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        out, err = await bounded(proc, 120 + 90)
+        r = await rmcp_client(url, n, 120, workers=16, tool=tool)
         child1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        try:
-            r = json.loads(out.decode().strip().splitlines()[-1])
-        except (IndexError, ValueError):
-            r = {"ok": 0, "failed": n, "per_second": 0, "p50_ms": 0, "errors": [f"driver: {err.decode()[-500:]}"]}
         calls_done = max(1, r["ok"] + r["failed"])
         cpu = {k: (cpu_seconds(v) - cpu0[k]) * 1000 / calls_done for k, v in groups.items()}
         cpu["client"] = ((child1.ru_utime + child1.ru_stime) - (child0.ru_utime + child0.ru_stime)) * 1000 / calls_done
         r["cpu_ms_per_call"] = cpu
         through[label] = r
-        check(r["failed"] == 0, f"throughput: {label}: {r['per_second']:.0f} calls/s, p50 {r['p50_ms'] or 0:.2f} ms, "
+        check(r["failed"] == 0, f"throughput: {label}: {r['per_second']:.0f} calls/s, p50 {r['p50_ms']:.2f} ms, "
                                 f"{r['failed']} failed {r.get('errors', [])[:2]}")
     figures["throughput"] = through
 
