@@ -193,6 +193,15 @@ struct Roots {
 /// alike: their roots are the same (none).
 pub const NO_ROOTS: &str = "no roots";
 
+/// A caller's roots key: `own` for a client that declared roots, else `NO_ROOTS`.
+pub fn roots_key(declares_roots: bool, own: impl FnOnce() -> String) -> String {
+    if declares_roots {
+        own()
+    } else {
+        NO_ROOTS.to_string()
+    }
+}
+
 /// How long `sync_roots` waits for an upstream to ask for roots after being told they changed.
 pub const ROOTS_ASK_WAIT: Duration = Duration::from_secs(1);
 /// How long a call waits after its roots were answered, for the server to store them.

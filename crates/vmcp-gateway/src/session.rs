@@ -356,11 +356,7 @@ impl VmcpSession {
             .peer
             .peer_info()
             .is_some_and(|i| i.capabilities.roots.is_some());
-        let roots_key = if declares_roots {
-            self.state.id.clone()
-        } else {
-            crate::relay::NO_ROOTS.to_string()
-        };
+        let roots_key = crate::relay::roots_key(declares_roots, || self.state.id.clone());
         SessionCall {
             caller: Caller {
                 progress: ProgressTarget::new(
@@ -399,11 +395,9 @@ impl VmcpSession {
         let declares_roots = context
             .client_capabilities()
             .is_some_and(|c| c.roots.is_some());
-        let roots_key = if declares_roots {
+        let roots_key = crate::relay::roots_key(declares_roots, || {
             format!("stateless\n{}\n{client}", self.state.vmcp_id)
-        } else {
-            crate::relay::NO_ROOTS.to_string()
-        };
+        });
         self.gateway
             .mrtr
             .round(
